@@ -114,10 +114,16 @@ class AdapterInfo:
     r: int
     alpha: float
     target_modules: list[str]
-    # canonical weight name -> (A [r, in], B [out, r]) loaders; merged as W + (alpha/r) B @ A
+    # canonical weight name -> (A [r, in], B [out, r]) loaders; merged as W + scaling * B @ A
     pairs: dict[str, tuple[Callable[[], torch.Tensor], Callable[[], torch.Tensor]]] = field(
         default_factory=dict
     )
+    use_rslora: bool = False  # rank-stabilised LoRA scales by alpha / sqrt(r) instead of alpha / r
+
+    @property
+    def scaling(self) -> float:
+        """The factor applied to ``B @ A`` when merging."""
+        return self.alpha / (self.r**0.5 if self.use_rslora else self.r)
 
 
 class Checkpoint:
@@ -130,6 +136,8 @@ class Checkpoint:
         metadata: declared metadata.
         files: the source files, for hashes and sizes.
         adapter: set when the checkpoint is a LoRA adapter rather than a model.
+        kv: the format's own configuration as plain values (all GGUF key/values incl. the
+            ``tokenizer.ggml.*`` arrays; HF config.json; Meta params.json; llama2.c header).
     """
 
     def __init__(
@@ -144,6 +152,7 @@ class Checkpoint:
         adapter: AdapterInfo | None = None,
         quantization: str | None = None,
         closers: list[Callable[[], None]] | None = None,
+        kv_loader: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.path = Path(path)
         self.format = format
@@ -157,6 +166,8 @@ class Checkpoint:
         self.adapter = adapter
         self.quantization = quantization
         self._closers = closers or []
+        self._kv_loader = kv_loader
+        self._kv: dict[str, Any] | None = None
 
     # -- tensors -------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -202,6 +213,14 @@ class Checkpoint:
             self._tokenizer = self._tokenizer_loader() if self._tokenizer_loader else None
             self._tokenizer_loaded = True
         return self._tokenizer
+
+    # -- format configuration ------------------------------------------------------------
+    @property
+    def kv(self) -> dict[str, Any]:
+        """The format's own key/values (read on first use; empty for in-memory checkpoints)."""
+        if self._kv is None:
+            self._kv = self._kv_loader() if self._kv_loader else {}
+        return self._kv
 
     # -- lifetime ------------------------------------------------------------------------
     def close(self) -> None:

@@ -1,0 +1,258 @@
+"""Helpers every loader shares: safe torch loading, name variants, shape checks, model cards, tokenizers."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pickle
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+import yaml
+
+from provenance.checkpoint import safety
+from provenance.checkpoint.base import (
+    EMBED,
+    FINAL_NORM,
+    LM_HEAD,
+    DeclaredMetadata,
+    LazyTensor,
+    SourceFile,
+    layer_name,
+)
+from provenance.config import ModelArgs
+from provenance.errors import FormatError, ProvenanceError
+
+if TYPE_CHECKING:
+    from provenance.tokenizer import Tokenizer
+
+LICENSE_FILES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "LICENCE", "LICENCE.txt", "LICENCE.md")
+MAX_CARD_BYTES = 1024 * 1024  # model cards are text; front matter is a few hundred bytes
+
+
+# -- torch archives ----------------------------------------------------------------------------
+def torch_load(path: Path) -> dict[str, torch.Tensor]:
+    """A torch state dict, memory-mapped, through ``weights_only`` unpickling only.
+
+    A pickle that needs anything beyond tensors and plain containers (custom classes, arbitrary
+    callables) is refused: executing it could run code.
+    """
+    safety.file_size(path)
+    try:
+        obj = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as e:
+        raise FormatError(
+            "refused: this pickle needs more than tensors and plain containers, and loading it could run "
+            f"code (torch.load weights_only=True said: {safety.first_line(e)})",
+            path,
+        ) from None
+    except (RuntimeError, ValueError, EOFError, OSError, zipfile.BadZipFile, KeyError, TypeError) as e:
+        raise FormatError(f"not a readable torch zip archive ({safety.first_line(e)})", path) from None
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]  # training checkpoints nest the weights one level down
+    if not isinstance(obj, dict):
+        raise FormatError(f"torch archive holds a {type(obj).__name__}, not a state dict", path)
+    safety.check_count(len(obj), safety.MAX_TENSORS, "tensor", path)
+    state = {}
+    for k, v in obj.items():
+        if isinstance(k, str) and isinstance(v, torch.Tensor):
+            safety.check_shape(v.shape, path, k)
+            state[k] = v
+    return state
+
+
+def torch_dtype_name(t: torch.Tensor) -> str:
+    """Storage type in the safetensors/GGUF vocabulary (F32, BF16, F16, ...)."""
+    return _TORCH_DTYPES.get(t.dtype, str(t.dtype).removeprefix("torch.").upper())
+
+
+_TORCH_DTYPES = {
+    torch.float32: "F32",
+    torch.float16: "F16",
+    torch.bfloat16: "BF16",
+    torch.float64: "F64",
+    torch.int8: "I8",
+    torch.uint8: "U8",
+}
+
+
+def lazy(name: str, shape: tuple[int, ...], dtype: str, load: Callable[[], torch.Tensor], path: Path) -> LazyTensor:
+    """A LazyTensor whose loader returns contiguous float32 and reports failures as FormatError."""
+
+    def read() -> torch.Tensor:
+        return wrap_errors(path, f"tensor {name}", lambda: load().to(torch.float32).contiguous())
+
+    return LazyTensor(name, tuple(int(s) for s in shape), dtype, read)
+
+
+# -- names and shapes --------------------------------------------------------------------------
+def canonical_hf_name(name: str) -> str:
+    """Map cheap llama-like name variants to canonical HF names (unknown names pass through)."""
+    if name.startswith("model.language_model."):  # newer multimodal wrappers (Llava, Gemma 3, Mistral 3)
+        name = "model." + name[len("model.language_model.") :]
+    elif name.startswith("language_model."):  # older multimodal wrappers
+        name = name[len("language_model.") :]
+    if name.startswith(("layers.", "embed_tokens.", "norm.")):  # a bare LlamaModel without its LM head
+        name = "model." + name
+    return name
+
+
+def layer_shapes(args: ModelArgs) -> dict[str, tuple[int, ...]]:
+    """Per-layer suffix -> shape that ``args`` implies for a llama-like model."""
+    d, f = args.dim, args.hidden_dim
+    q, kv = args.n_heads * args.head_dim, args.n_kv_heads * args.head_dim
+    shapes = {
+        "input_layernorm.weight": (d,),
+        "self_attn.q_proj.weight": (q, d),
+        "self_attn.k_proj.weight": (kv, d),
+        "self_attn.v_proj.weight": (kv, d),
+        "self_attn.o_proj.weight": (d, q),
+        "post_attention_layernorm.weight": (d,),
+        "mlp.gate_proj.weight": (f, d),
+        "mlp.up_proj.weight": (f, d),
+        "mlp.down_proj.weight": (d, f),
+    }
+    if args.qkv_bias:
+        shapes.update({"self_attn.q_proj.bias": (q,), "self_attn.k_proj.bias": (kv,), "self_attn.v_proj.bias": (kv,)})
+    return shapes
+
+
+def expected_shapes(args: ModelArgs) -> dict[str, tuple[int, ...]]:
+    """Canonical name -> shape that ``args`` implies for a llama-like model."""
+    shapes: dict[str, tuple[int, ...]] = {EMBED: (args.vocab_size, args.dim), FINAL_NORM: (args.dim,)}
+    if not args.tie_embeddings:
+        shapes[LM_HEAD] = (args.vocab_size, args.dim)
+    per_layer = layer_shapes(args)
+    for i in range(args.n_layers):
+        shapes.update({layer_name(i, k): s for k, s in per_layer.items()})
+    return shapes
+
+
+def finalize_args(args: ModelArgs, tensors: dict[str, LazyTensor], path: Path) -> ModelArgs:
+    """Make ``args`` agree with the tensors actually present, then check every shape.
+
+    The head is tied exactly when the file has no ``lm_head``; the vocabulary is the embedding's row
+    count. For runnable (llama-like) archs every expected tensor must exist with the implied shape,
+    so a hostile config cannot make the engine index out of bounds.
+    """
+    fixes: dict[str, Any] = {"tie_embeddings": LM_HEAD not in tensors}
+    if EMBED in tensors and len(tensors[EMBED].shape) == 2:
+        fixes["vocab_size"] = tensors[EMBED].shape[0]
+    args = dataclasses.replace(args, **fixes)
+    if not args.runnable:
+        return args
+    # checked before expected_shapes builds a table of n_layers entries (a config may claim 10^9)
+    if not 0 < args.n_layers * len(layer_shapes(args)) <= len(tensors):
+        raise FormatError(f"config claims {args.n_layers} layers, the file holds {len(tensors)} tensors", path)
+    if args.n_heads <= 0 or args.n_kv_heads <= 0 or args.n_heads % args.n_kv_heads or args.head_dim % 2:
+        raise FormatError(
+            f"inconsistent attention: {args.n_heads} heads, {args.n_kv_heads} KV heads, head_dim {args.head_dim}",
+            path,
+        )
+    for name, shape in expected_shapes(args).items():
+        if name not in tensors:
+            raise FormatError(f"missing tensor {name}", path)
+        if tensors[name].shape != shape:
+            raise FormatError(
+                f"tensor {name} has shape {list(tensors[name].shape)}, the config implies {list(shape)}", path
+            )
+    return args
+
+
+def dominant_dtype(tensors: dict[str, LazyTensor]) -> str | None:
+    """The storage type holding most matrix parameters (``Q4_1``, ``BF16``...), or None."""
+    totals: dict[str, int] = {}
+    for t in tensors.values():
+        if len(t.shape) >= 2:
+            totals[t.dtype] = totals.get(t.dtype, 0) + t.numel
+    return max(sorted(totals), key=lambda k: totals[k]) if totals else None
+
+
+def source_files(paths: list[Path]) -> list[SourceFile]:
+    """SourceFile records (hashes are computed lazily) in a stable order."""
+    return [SourceFile(p, safety.file_size(p)) for p in sorted(set(paths))]
+
+
+# -- declared metadata ---------------------------------------------------------------------------
+def license_file(folder: Path) -> str | None:
+    """Path of a LICENSE file beside the model, if any."""
+    for name in LICENSE_FILES:
+        if (folder / name).is_file():
+            return str(folder / name)
+    return None
+
+
+def read_card(folder: Path) -> dict[str, Any]:
+    """The YAML front matter of ``README.md`` (a Hugging Face model card), or ``{}``."""
+    path = folder / "README.md"
+    if not path.is_file() or path.stat().st_size > MAX_CARD_BYTES:
+        return {}
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    if not text.startswith("---"):
+        return {}
+    end = text.find("\n---", 3)
+    if end < 0:
+        return {}
+    try:
+        card = yaml.safe_load(text[3:end])
+    except yaml.YAMLError as e:
+        return {"error": f"README.md front matter is not YAML ({safety.first_line(e)})"}
+    return card if isinstance(card, dict) else {}
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def apply_card(meta: DeclaredMetadata, card: dict[str, Any]) -> None:
+    """Copy a model card's declared fields (base_model, license, ...) into ``meta``."""
+    for key in ("base_model", "license", "license_name", "license_link", "model_name", "base_model_relation", "error"):
+        values = _strings(card.get(key))
+        if values:
+            meta.source_fields[f"card.{key}"] = values if key == "base_model" else values[0]
+    for b in _strings(card.get("base_model")):
+        if b not in meta.base_model:
+            meta.base_model.append(b)
+    meta.license = meta.license or next(iter(_strings(card.get("license"))), None)
+    meta.license_name = meta.license_name or next(iter(_strings(card.get("license_name"))), None)
+    meta.name = meta.name or next(iter(_strings(card.get("model_name"))), None)
+
+
+# -- tokenizers ----------------------------------------------------------------------------------
+def tokenizer_builder(name: str) -> Callable[..., Tokenizer | None] | None:
+    """``provenance.tokenizer.<name>`` when the tokenizer module provides it (it is built separately)."""
+    try:
+        module = importlib.import_module("provenance.tokenizer")
+    except ImportError:
+        return None
+    return getattr(module, name, None)
+
+
+def folder_tokenizer(folder: Path) -> Callable[[], Tokenizer | None]:
+    """A lazy loader for the tokenizer of a model folder (``tokenizer.json`` or ``tokenizer.model``,
+    with ``tokenizer_config.json``'s template and special tokens), or None when there is none."""
+
+    def load() -> Tokenizer | None:
+        build = tokenizer_builder("load_tokenizer")
+        if build is None or not any((folder / n).is_file() for n in ("tokenizer.json", "tokenizer.model")):
+            return None
+        return build(folder)
+
+    return load
+
+
+def wrap_errors(path: Path, what: str, fn: Callable[[], Any]) -> Any:
+    """Run ``fn``; turn any non-Provenance exception from parsing into a one-line FormatError."""
+    try:
+        return fn()
+    except ProvenanceError:
+        raise
+    except (KeyError, ValueError, TypeError, IndexError, OverflowError, AttributeError, RuntimeError, OSError) as e:
+        raise FormatError(f"malformed {what} ({type(e).__name__}: {safety.first_line(e)})", path) from None

@@ -1,0 +1,134 @@
+"""Shared bounds and checks that every loader applies before trusting a file.
+
+Audited files are hostile by default: a header may claim a terabyte, offsets may overlap or point past
+the end, an index may name ``../../etc/passwd``. Each check here runs *before* anything is allocated
+from the claimed sizes and turns every violation into a one-line :class:`FormatError` naming the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from provenance.errors import FormatError
+
+# A safetensors header lists names, dtypes, shapes and offsets: ~100 bytes per tensor. 100 MiB is the
+# limit the safetensors library itself enforces and far above any real model (Llama 3.1 405B: ~2 MB).
+MAX_HEADER_BYTES = 100 * 1024 * 1024
+# config.json, params.json, index files, adapter configs and model cards are kilobytes to a few MB.
+MAX_JSON_BYTES = 32 * 1024 * 1024
+# The largest real checkpoints (MoE with unfused experts) carry tens of thousands of tensors.
+MAX_TENSORS = 500_000
+# GGUF key/value pairs: real files have ~20-60; tokenizer arrays count as one pair each.
+MAX_KV = 65_536
+# GGUF arrays: the largest real ones are vocabularies and merge lists (Gemma 3: 262,144 tokens);
+# all arrays of one file together are bounded too, since each element becomes a Python object.
+MAX_GGUF_ARRAY = 1 << 22
+MAX_GGUF_ELEMENTS = 1 << 24
+# GGUF strings: chat templates are the longest real ones (tens of kilobytes).
+MAX_GGUF_STRING = 16 * 1024 * 1024
+# GGML tensors have at most 4 dimensions; safetensors/torch tensors of LLMs at most a few.
+MAX_DIMS = 8
+# No single tensor of a real LLM has more than 2^40 elements (a 1T-parameter model as one tensor).
+MAX_ELEMENTS = 1 << 40
+# Shards of one checkpoint (Llama 3.1 405B in bf16 ships as 191 safetensors files).
+MAX_SHARDS = 10_000
+
+
+def file_size(path: Path) -> int:
+    """Size of ``path`` in bytes, or FormatError when it is not a readable regular file."""
+    try:
+        if not path.is_file():
+            raise FormatError("not a regular file", path)
+        return path.stat().st_size
+    except OSError as e:
+        raise FormatError(f"cannot read: {e.strerror or e}", path) from None
+
+
+def read_bytes(path: Path, limit: int, what: str) -> bytes:
+    """The whole of a small file, refusing files over ``limit`` bytes before reading them."""
+    size = file_size(path)
+    if size > limit:
+        raise FormatError(f"{what} is {size} bytes, over the {limit}-byte limit", path)
+    try:
+        with open(path, "rb") as f:  # read-only: audited files are never opened for writing
+            return f.read(limit + 1)
+    except OSError as e:
+        raise FormatError(f"cannot read: {e.strerror or e}", path) from None
+
+
+def read_json(path: Path, what: str = "JSON file") -> dict[str, Any]:
+    """A small JSON object file (config.json, params.json, index, adapter config)."""
+    if not path.exists():
+        raise FormatError(f"missing {path.name}", path)
+    raw = read_bytes(path, MAX_JSON_BYTES, what)
+    try:
+        value = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+        raise FormatError(f"{what} is not valid JSON ({first_line(e)})", path) from None
+    if not isinstance(value, dict):
+        raise FormatError(f"{what} is not a JSON object", path)
+    return value
+
+
+def check_shape(shape: Iterable[Any], path: Path, name: str) -> tuple[int, ...]:
+    """A shape of non-negative ints with few dimensions and a plausible element count."""
+    try:
+        dims = tuple(shape)
+    except TypeError:
+        raise FormatError(f"tensor {name!r} has a malformed shape", path) from None
+    if len(dims) > MAX_DIMS or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims):
+        raise FormatError(f"tensor {name!r} has an invalid shape {list(dims)[: MAX_DIMS + 1]}", path)
+    if math.prod(dims) > MAX_ELEMENTS:
+        raise FormatError(f"tensor {name!r} claims {math.prod(dims)} elements", path)
+    return dims
+
+
+def check_count(n: int, limit: int, what: str, path: Path) -> None:
+    """Refuse an absurd count (tensors, keys, shards) before looping over it."""
+    if n < 0 or n > limit:
+        raise FormatError(f"{what} count {n} is outside 0..{limit}", path)
+
+
+def check_ranges(ranges: Iterable[tuple[str, int, int]], data_size: int, path: Path) -> None:
+    """Byte ranges ``(name, start, end)`` must lie inside ``[0, data_size]`` and not overlap."""
+    prev_end, prev_name = 0, None
+    for name, start, end in sorted(ranges, key=lambda r: (r[1], r[2])):
+        if start < 0 or end < start or end > data_size:
+            raise FormatError(f"tensor {name!r} spans bytes {start}..{end} outside the {data_size}-byte data", path)
+        if start < prev_end:
+            raise FormatError(f"tensors {prev_name!r} and {name!r} overlap", path)
+        prev_end, prev_name = end, name
+
+
+def resolve_inside(root: Path, relative: Any, path: Path) -> Path:
+    """``root/relative`` as an existing file that stays inside ``root`` (index files name shards).
+
+    Refuses absolute paths, ``..`` escapes and symlinks that point out of the folder or loop.
+    """
+    if not isinstance(relative, str) or not relative or "\x00" in relative:
+        raise FormatError(f"invalid file name {relative!r}", path)
+    rel = Path(relative)
+    if rel.is_absolute() or relative.startswith(("/", "\\")) or ".." in rel.parts:
+        raise FormatError(f"file name {relative!r} escapes the model folder", path)
+    try:
+        base = root.resolve(strict=True)
+        target = (root / rel).resolve(strict=True)
+    except FileNotFoundError:
+        raise FormatError(f"missing file {relative!r}", path) from None
+    except (OSError, RuntimeError) as e:  # symlink loops raise RuntimeError on 3.11, OSError later
+        raise FormatError(f"cannot resolve {relative!r} ({first_line(e)})", path) from None
+    if not target.is_relative_to(base):
+        raise FormatError(f"file name {relative!r} resolves outside the model folder", path)
+    if not target.is_file():
+        raise FormatError(f"{relative!r} is not a regular file", path)
+    return root / rel
+
+
+def first_line(e: BaseException) -> str:
+    """The first line of an exception message, short enough for a one-line error."""
+    text = str(e).strip().splitlines()
+    return text[0][:200] if text else type(e).__name__
