@@ -6,7 +6,6 @@ Exit codes: 0 success (no finding at or above ``--fail-on``), 1 a finding at or 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import traceback
@@ -32,8 +31,9 @@ def _stderr_console() -> Console:
 
 
 def _dump_json(data: Any) -> str:
-    """Deterministic JSON: stable key order as built, two-space indent, ASCII-only (no raw control bytes)."""
-    return json.dumps(data, indent=2, ensure_ascii=True, allow_nan=False) + "\n"
+    from provenance.report.json_ import dumps
+
+    return dumps(data)
 
 
 def _emit(text: str, output: str | None) -> None:
@@ -99,6 +99,221 @@ def inspect(ctx: click.Context, model: str, fmt: str, output: str | None, no_has
                 terminal.render_inspect(Console(file=f, width=120, color_system=None), info)
         else:
             terminal.render_inspect(_stdout_console(), info)
+
+    _run(ctx, body)
+
+
+FAIL_LEVELS = ("none", "low", "medium", "high", "critical")
+
+
+class _ProgressBar:
+    """A rich progress bar on stderr, drawn only when stderr is a terminal and ``--quiet`` is off.
+
+    Callable as the core's ``progress(stage, done, total)`` callback.
+    """
+
+    def __init__(self, ctx: click.Context) -> None:
+        self._bar = None
+        self._task = None
+        quiet = ctx.find_root().params.get("quiet", False)
+        if not quiet and sys.stderr.isatty():
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                                 TimeElapsedColumn(), console=_stderr_console(), transient=True)
+
+    def __enter__(self) -> _ProgressBar:
+        if self._bar is not None:
+            self._bar.start()
+            self._task = self._bar.add_task("starting", total=None)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, description=stage[:60], completed=done, total=max(total, 1))
+
+
+def _format_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    from provenance.report import Format
+
+    return click.option("--format", "fmt", type=click.Choice([f.value for f in Format]), default="text",
+                        show_default=True, help="Report format (machine-readable ones go to stdout or -o FILE).")
+
+
+def _output_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report to FILE.")
+
+
+def _emit_report(body: dict[str, Any], fmt: str, output: str | None, model_root: str | None) -> None:
+    """Render ``body`` in ``fmt`` to stdout or ``output``; text goes through rich, others through report.render."""
+    from provenance.report import make_report, render
+
+    if fmt == "text":
+        draw = terminal.render_audit if body["kind"] == "audit" else terminal.render_compare
+        if output:
+            with open(output, "w", encoding="utf-8") as f:
+                draw(Console(file=f, width=120, color_system=None), body)
+        else:
+            draw(_stdout_console(), body)
+        return
+    report = make_report(body, command=["provenance", *sys.argv[1:]], model_root=model_root)
+    _emit(render(report, fmt), output)
+
+
+def _exit_code(findings: list[dict[str, Any]], fail_on: str) -> int:
+    """1 when a finding is at or above ``fail_on`` (``none`` never fails), else 0."""
+    if fail_on == "none":
+        return 0
+    threshold = FAIL_LEVELS.index(fail_on)
+    return 1 if any(FAIL_LEVELS.index(f["severity"]) >= threshold for f in findings) else 0
+
+
+@cli.command()
+@click.argument("model", type=click.Path(exists=False))
+@_format_option()
+@_output_option()
+@click.option("--fail-on", type=click.Choice(FAIL_LEVELS), default="high", show_default=True,
+              help="Exit 1 when a finding is at or above this severity (changes only the exit code).")
+@click.option("--registry-dir", type=click.Path(file_okay=False), help="User registry folder (also PROVENANCE_REGISTRY).")
+@click.option("--behaviour/--no-behaviour", default=True, show_default=True,
+              help="Run the canary probes (forward passes) for behavioural evidence.")
+@click.pass_context
+def audit(ctx: click.Context, model: str, fmt: str, output: str | None, fail_on: str,
+          registry_dir: str | None, behaviour: bool) -> None:
+    """Audit MODEL: lineage verdict, concluded license, obligations and risk findings."""
+
+    def body() -> int:
+        from provenance.audit import audit as run_audit
+
+        with _ProgressBar(ctx) as bar:
+            result = run_audit(model, registry_dir=registry_dir, behaviour=behaviour, progress=bar)
+        data = result.to_dict()
+        _emit_report(data, fmt, output, model)
+        return _exit_code(data["findings"], fail_on)
+
+    _run(ctx, body)
+
+
+@cli.command()
+@click.argument("a", type=click.Path(exists=False))
+@click.argument("b", type=click.Path(exists=False))
+@_format_option()
+@_output_option()
+@click.option("--behaviour/--no-behaviour", default=True, show_default=True,
+              help="Also compare behaviour on the canary prompts (forward passes).")
+@click.option("--neurons/--no-neurons", default=True, show_default=True,
+              help="Add the MLP neuron-matching test (full checkpoints only).")
+@click.pass_context
+def compare(ctx: click.Context, a: str, b: str, fmt: str, output: str | None, behaviour: bool, neurons: bool) -> None:
+    """Do checkpoints A and B share lineage? Either side may be a fingerprint file (then it is the reference)."""
+
+    def body() -> int:
+        from provenance.compare import compare_models
+
+        with _ProgressBar(ctx) as bar:
+            result = compare_models(a, b, behaviour=behaviour, neurons=neurons, progress=bar)
+        _emit_report(result, fmt, output, b)
+        return 0
+
+    _run(ctx, body)
+
+
+@cli.command()
+@click.argument("model", type=click.Path(exists=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Fingerprint file to write.")
+@click.option("--name", help="Reference name (default: the model's declared name).")
+@click.option("--family", help="Family id, e.g. llama-2 or smollm2.")
+@click.option("--license", "license_", help="License id of the reference, e.g. llama2 or apache-2.0.")
+@click.option("--source", help="Where the reference came from (URL or repo id).")
+@click.option("--no-behaviour", is_flag=True, help="Skip the canary probes.")
+@click.pass_context
+def fingerprint(ctx: click.Context, model: str, output: str, name: str | None, family: str | None,
+                license_: str | None, source: str | None, no_behaviour: bool) -> None:
+    """Write a compact fingerprint of MODEL (no weights) that audits and compares can use as a reference."""
+
+    def body() -> None:
+        from provenance.checkpoint import open_checkpoint
+        from provenance.fingerprint import Fingerprint
+
+        with _ProgressBar(ctx) as bar, open_checkpoint(model) as ckpt:
+            fp = Fingerprint.from_checkpoint(ckpt, name=name, family=family, license=license_, source=source,
+                                             progress=bar, behaviour=not no_behaviour)
+        path = fp.save(output)
+        click.echo(f"wrote {path} ({path.stat().st_size:,} bytes)", err=True)
+
+    _run(ctx, body)
+
+
+@cli.group()
+def registry() -> None:
+    """The reference fingerprints an audit compares against (shipped, then the user's)."""
+
+
+def _registry_dir_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--registry-dir", type=click.Path(file_okay=False),
+                        help="User registry folder (also PROVENANCE_REGISTRY).")
+
+
+@registry.command("list")
+@_registry_dir_option()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.pass_context
+def registry_list(ctx: click.Context, registry_dir: str | None, fmt: str) -> None:
+    """List the registered references."""
+
+    def body() -> None:
+        from provenance import registry as reg
+
+        entries = reg.list_entries(registry_dir)
+        if fmt == "json":
+            _emit(_dump_json([e.to_dict() for e in entries]), None)
+        else:
+            terminal.render_registry(_stdout_console(), [e.to_dict() for e in entries])
+
+    _run(ctx, body)
+
+
+@registry.command("show")
+@click.argument("name")
+@_registry_dir_option()
+@click.pass_context
+def registry_show(ctx: click.Context, name: str, registry_dir: str | None) -> None:
+    """Show one reference's fingerprint header as JSON."""
+
+    def body() -> None:
+        from provenance import registry as reg
+        from provenance.fingerprint import read_header
+
+        entry = reg.find(name, registry_dir)
+        _emit(_dump_json({"entry": entry.to_dict(), "header": read_header(entry.path)}), None)
+
+    _run(ctx, body)
+
+
+@registry.command("add")
+@click.argument("model", type=click.Path(exists=False))
+@click.option("--name", required=True, help="Reference name, e.g. llama-2-7b.")
+@click.option("--family", help="Family id, e.g. llama-2.")
+@click.option("--license", "license_", help="License id, e.g. llama2.")
+@click.option("--source", help="Where your copy came from.")
+@click.option("--overwrite", is_flag=True, help="Replace a user entry of the same name.")
+@_registry_dir_option()
+@click.pass_context
+def registry_add(ctx: click.Context, model: str, name: str, family: str | None, license_: str | None,
+                 source: str | None, overwrite: bool, registry_dir: str | None) -> None:
+    """Fingerprint your own copy of a reference model (e.g. Llama-2-7b-hf) into the user registry."""
+
+    def body() -> None:
+        from provenance import registry as reg
+
+        with _ProgressBar(ctx) as bar:
+            entry = reg.add(model, name, family=family, license=license_, source=source,
+                            registry_dir=registry_dir, overwrite=overwrite, progress=bar)
+        click.echo(f"added {entry.name} -> {entry.path} ({entry.size:,} bytes)", err=True)
 
     _run(ctx, body)
 

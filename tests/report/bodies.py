@@ -1,0 +1,80 @@
+"""Report bodies from real runs for the report tests: :func:`provenance.audit.audit` and
+:func:`provenance.compare.compare` on stories260K, real transforms of it (re-saved with a hostile
+model card, a layer dropped) and a freshly initialised model of its shape."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from provenance.audit import audit
+from provenance.checkpoint import open_checkpoint
+from provenance.checkpoint.base import from_state_dict
+from provenance.checkpoint.export import save_hf
+from provenance.compare import compare
+from provenance.evidence.weights import compare_checkpoints
+from tests.zoo_transforms import select_layers
+
+#: strings a hostile model card could carry: markup, links, mentions, escapes, bidi overrides
+HOSTILE = {
+    "model_name": "<script>alert(1)</script> | `rm -rf` [click](http://evil.example) @octocat \x1b[31mRED\x1b[0m "
+                  "[bold red]rich[/bold red] www.evil.example $x^2$",
+    "license": "<img src=x onerror=alert(2)>|apache-2.0",
+    "base_model": ["meta-llama/Llama-2-7b-hf", "evil\u202egnp.exe](javascript:alert(3))"],
+}
+
+
+def hostile_model(stories: Path, out: Path) -> Path:
+    """stories260K saved as a Hugging Face folder whose model card carries :data:`HOSTILE` strings."""
+    with open_checkpoint(stories) as ckpt:
+        save_hf(ckpt, ckpt.args, out, card=HOSTILE)
+    return out
+
+
+def card_line(folder: Path, key: str) -> int:
+    """1-based line of ``key:`` in the folder's README.md front matter."""
+    lines = (folder / "README.md").read_text().splitlines()
+    return next(i for i, line in enumerate(lines, 1) if line.startswith(f"{key}:"))
+
+
+def audit_body(model: Path, behaviour: bool = True) -> dict[str, Any]:
+    """The real :func:`provenance.audit.audit` of ``model`` against the shipped registry."""
+    return audit(model, behaviour=behaviour).to_dict()
+
+
+def random_model(like: Path, out: Path, seed: int = 0) -> Path:
+    """A freshly initialised model of ``like``'s architecture (std 0.02, unit norms): independent of
+    everything, as a Hugging Face folder."""
+    with open_checkpoint(like) as ckpt:
+        shapes, args = {n: ckpt.info(n).shape for n in ckpt.names()}, ckpt.args
+    gen = torch.Generator().manual_seed(seed)
+    state = {n: torch.ones(s) if len(s) == 1 else torch.randn(*s, generator=gen) * 0.02 for n, s in shapes.items()}
+    save_hf(from_state_dict(state, args), args, out)
+    return out
+
+
+def pruned_model(source: Path, out: Path, drop: int) -> Path:
+    """``source`` with layer ``drop`` removed (a real depth-pruning transform), as a Hugging Face folder."""
+    with open_checkpoint(source) as ckpt:
+        state, args = dict(ckpt.items()), ckpt.args
+    layers = [i for i in range(args.n_layers) if i != drop]
+    state, args = select_layers(state, args, layers)
+    save_hf(from_state_dict(state, args), args, out)
+    return out
+
+
+def compare_body(a: Path, b: Path) -> dict[str, Any]:
+    """The real :func:`provenance.compare.compare` of ``a`` and ``b`` as a report body.
+
+    Until ``CompareResult.to_dict`` carries them, ``kind`` and ``layer_matrix`` (the kind-averaged
+    cosine of every A layer with every B layer, which the weight comparison computes) are added here.
+    """
+    body = compare(a, b).to_dict()
+    body = body if "kind" in body else {"kind": "compare", **body}
+    if "layer_matrix" not in body:
+        with open_checkpoint(a) as ca, open_checkpoint(b) as cb:
+            sim = compare_checkpoints(ca, cb).similarity
+        body["layer_matrix"] = [[round(float(v), 6) for v in row] for row in sim]
+    return body
