@@ -74,6 +74,12 @@ class ModelArgs:
             cfg = {**cfg, **text}  # multimodal wrappers keep the LM config one level down
         dim = int(cfg["hidden_size"])
         n_heads = int(cfg["num_attention_heads"])
+        # transformers >= 5 writes rope settings as one ``rope_parameters`` dict
+        rp = cfg.get("rope_parameters")
+        if isinstance(rp, dict):
+            cfg = {**cfg, "rope_theta": rp.get("rope_theta", cfg.get("rope_theta", 10000.0))}
+            if rp.get("rope_type", "default") != "default":
+                cfg["rope_scaling"] = rp
         rs = cfg.get("rope_scaling") or None
         scaling = None
         if isinstance(rs, dict) and rs.get("rope_type", rs.get("type")) == "llama3":
