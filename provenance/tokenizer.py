@@ -176,7 +176,7 @@ class Tokenizer:
         rendered chat template needs); with ``False`` they are tokenized as ordinary text.
         """
         if self._encoder is None:
-            raise UnsupportedError(f"cannot encode with a {self.kind} vocabulary", self.source)
+            raise UnsupportedError(f"cannot encode with a {self.kind!r} vocabulary", self.source)
         ids = self._encoder(text, parse_special)
         if (self.add_bos if add_bos is None else add_bos) and self.bos_id is not None:
             ids.insert(0, self.bos_id)
@@ -185,7 +185,7 @@ class Tokenizer:
     def decode(self, ids: Sequence[int]) -> str:
         """Text of token ids, as the source library decodes it (special tokens included)."""
         if self._decoder is None:
-            raise UnsupportedError(f"cannot decode with a {self.kind} vocabulary", self.source)
+            raise UnsupportedError(f"cannot decode with a {self.kind!r} vocabulary", self.source)
         ids = [int(i) for i in ids]
         bad = next((i for i in ids if not 0 <= i < len(self.tokens)), None)
         if bad is not None:
@@ -218,7 +218,7 @@ class Tokenizer:
         except FormatError:
             raise
         except Exception as e:  # the template is untrusted code: any failure is the file's fault
-            raise FormatError(f"chat template failed: {type(e).__name__}: {e}", self.source) from None
+            raise FormatError(f"chat template failed: {type(e).__name__}: {one_line(e)}", self.source) from None
         return "".join(out)
 
     def __repr__(self) -> str:
@@ -263,12 +263,14 @@ def _compile_template(source: str, path: str | None) -> jinja2.Template:
     try:
         return env.from_string(source)
     except Exception as e:  # TemplateSyntaxError, or a RecursionError on absurd nesting
-        raise FormatError(f"chat template does not compile: {type(e).__name__}: {e}", path) from None
+        raise FormatError(f"chat template does not compile: {type(e).__name__}: {one_line(e)}", path) from None
 
 
 # -- files ------------------------------------------------------------------------------------------
 def read_file(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
     try:
+        if not path.is_file():  # a FIFO or device would block or never end
+            raise FormatError("not a regular file", path)
         size = path.stat().st_size
         if size > limit:
             raise FormatError(f"{size} bytes, more than the {limit} a tokenizer file may have", path)
@@ -276,6 +278,11 @@ def read_file(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
             return f.read(limit + 1)[:limit]
     except OSError as e:
         raise FormatError(f"cannot read: {e.strerror or e}", path) from None
+
+
+def one_line(e: BaseException) -> str:
+    """An exception's text on one line: library and template messages may quote file content."""
+    return " ".join(str(e).split())[:300]
 
 
 def check_vocab_size(n: int, path: Path | str | None) -> None:
@@ -320,7 +327,7 @@ def _from_tokenizer_json(data: bytes, path: Path) -> Tokenizer:
         tok = tokenizers.Tokenizer.from_str(text)
         spec = json.loads(text)  # already accepted by tokenizers' parser, so bounded in depth
     except Exception as e:  # UnicodeDecodeError, the Rust parser's bare Exception, JSONDecodeError
-        raise FormatError(f"not a valid tokenizer.json: {e}", path) from None
+        raise FormatError(f"not a valid tokenizer.json: {one_line(e)}", path) from None
     vocab = tok.get_vocab(with_added_tokens=True)
     n = max(vocab.values(), default=-1) + 1
     check_vocab_size(n, path)
@@ -362,10 +369,13 @@ def _from_sentencepiece(data: bytes, path: Path) -> Tokenizer:
     try:
         sp.LoadFromSerializedProto(data)
     except Exception as e:  # RuntimeError / OSError from the C++ parser
-        raise FormatError(f"not a valid SentencePiece model: {e}", path) from None
+        raise FormatError(f"not a valid SentencePiece model: {one_line(e)}", path) from None
     n = sp.get_piece_size()
     check_vocab_size(n, path)
-    tokens = [sp.id_to_piece(i) for i in range(n)]
+    try:
+        tokens = [sp.id_to_piece(i) for i in range(n)]
+    except UnicodeDecodeError:  # protobuf strings are not checked for UTF-8 when the model is parsed
+        raise FormatError("a SentencePiece piece is not valid UTF-8", path) from None
     special = {i for i in range(n) if sp.is_control(i) or sp.is_unknown(i) or sp.is_unused(i)}
     # SentencePiece never parses control pieces in text; split on their names ourselves.
     names = {tokens[i]: i for i in sorted(special) if tokens[i] and not sp.is_unused(i)}
@@ -454,7 +464,7 @@ def _from_tiktoken(data: bytes, path: Path) -> Tokenizer:
     try:
         enc = tiktoken.Encoding(name=path.name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials)
     except Exception as e:  # tiktoken's Rust core raises bare exceptions
-        raise FormatError(f"tiktoken rejects the ranks: {e}", path) from None
+        raise FormatError(f"tiktoken rejects the ranks: {one_line(e)}", path) from None
     tokens = [""] * n
     for token, rank in ranks.items():
         tokens[rank] = byte_level(token)
@@ -475,8 +485,8 @@ def _from_model_file(data: bytes, path: Path) -> Tokenizer:
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         value = json.loads(read_file(path, 64 << 20).decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise FormatError(f"not valid JSON: {e}", path) from None
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError, JSONDecodeError, an int over 4300 digits
+        raise FormatError(f"not valid JSON: {one_line(e)}", path) from None
     if not isinstance(value, dict):
         raise FormatError("expected a JSON object", path)
     return value

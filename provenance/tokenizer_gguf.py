@@ -38,6 +38,7 @@ from provenance.tokenizer import (
     Tokenizer,
     check_vocab_size,
     hf_backend,
+    one_line,
     read_file,
 )
 
@@ -305,7 +306,7 @@ def from_gguf_metadata(kv: Mapping[str, Any], path: str | Path | None = None) ->
                              bos_id=token_id("tokenizer.ggml.bos_token_id", None),
                              eos_id=token_id("tokenizer.ggml.eos_token_id", None), **common)
     except ValueError as e:
-        raise FormatError(f"GGUF tokenizer cannot be built: {e}", path) from None
+        raise FormatError(f"GGUF tokenizer cannot be built: {one_line(e)}", path) from None
     encode, decode = hf_backend(tok)
     return Tokenizer(f"gguf-{model}", tokens, surface=surface, encoder=encode, decoder=decode, bos_id=bos,
                      eos_id=eos, notes=notes, **common)
@@ -358,7 +359,7 @@ def load_llama2c_tokenizer(path: str | Path, vocab_size: int | None = None) -> T
     try:
         tok = sentencepiece_bpe(tokens, scores, types, add_space_prefix=True, unk_id=unk)
     except ValueError as e:
-        raise FormatError(f"llama2.c tokenizer cannot be built: {e}", p) from None
+        raise FormatError(f"llama2.c tokenizer cannot be built: {one_line(e)}", p) from None
     controls = [i for i, t in enumerate(types) if t == CONTROL]
     encode, decode = hf_backend(tok)
     return Tokenizer("llama2c", tokens, special_ids=[i for i, t in enumerate(types) if t in (UNKNOWN, CONTROL)],

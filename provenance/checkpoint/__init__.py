@@ -7,14 +7,13 @@ folder's contents (``config.json``, ``params.json`` + shards, ``adapter_config.j
 
 from __future__ import annotations
 
-import struct
 from pathlib import Path
 
 from provenance.checkpoint import safety
 from provenance.checkpoint.base import Checkpoint
 from provenance.checkpoint.common import wrap_errors
 from provenance.checkpoint.gguf import GGUF_MAGIC, load_gguf
-from provenance.checkpoint.hf import SAFETENSORS_INDEX, load_hf
+from provenance.checkpoint.hf import SAFETENSORS_INDEX, is_safetensors, is_torch_archive, load_hf
 from provenance.checkpoint.llama2c import load_llama2c, sniff
 from provenance.checkpoint.lora import CONFIG as ADAPTER_CONFIG
 from provenance.checkpoint.lora import load_lora, merge_lora
@@ -25,15 +24,6 @@ __all__ = ["Checkpoint", "detect_format", "merge_lora", "open_checkpoint"]
 
 LOADERS = {"gguf": load_gguf, "hf": load_hf, "meta": load_meta, "llama2c": load_llama2c, "lora": load_lora}
 HF_WEIGHTS = ("model.safetensors", SAFETENSORS_INDEX, "pytorch_model.bin", "pytorch_model.bin.index.json")
-
-
-def _is_torch_archive(head: bytes) -> bool:
-    return head[:4] == b"PK\x03\x04" or head[:1] == b"\x80"  # zip (torch >= 1.6) or a raw pickle
-
-
-def _is_safetensors(head: bytes, size: int) -> bool:
-    # 8-byte little-endian header length, then the JSON header itself
-    return size >= 10 and head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] >= 2
 
 
 def _detect_folder(folder: Path) -> str:
@@ -60,7 +50,7 @@ def _detect_file(path: Path) -> str:
     folder = path.parent
     if head[:4] == GGUF_MAGIC:
         return "gguf"
-    if _is_torch_archive(head):
+    if is_torch_archive(head, size):
         if SHARD.fullmatch(path.name) and (folder / "params.json").is_file():
             return "meta"
         if path.name.startswith("adapter_model") and (folder / ADAPTER_CONFIG).is_file():
@@ -68,7 +58,7 @@ def _detect_file(path: Path) -> str:
         if (folder / "config.json").is_file():
             return "hf"
         raise FormatError("torch archive without config.json (Hugging Face) or params.json (Meta) beside it", path)
-    if _is_safetensors(head, size):
+    if is_safetensors(head, size):
         if path.name.startswith("adapter_model") and (folder / ADAPTER_CONFIG).is_file():
             return "lora"
         if not (folder / "config.json").is_file():

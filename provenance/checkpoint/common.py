@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import math
 import pickle
-import zipfile
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,16 +42,20 @@ def torch_load(path: Path) -> dict[str, torch.Tensor]:
     callables) is refused: executing it could run code.
     """
     safety.file_size(path)
+    with open(path, "rb") as f:
+        zipped = f.read(4) == b"PK\x03\x04"  # torch can memory-map zip archives, not legacy raw pickles
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+        obj = torch.load(str(path), map_location="cpu", weights_only=True, mmap=zipped)
     except pickle.UnpicklingError as e:
         raise FormatError(
-            "refused: this pickle needs more than tensors and plain containers, and loading it could run "
-            f"code (torch.load weights_only=True said: {safety.first_line(e)})",
+            f"refused: this pickle needs more than tensors and plain containers ({_unpickler_reason(e)}); "
+            "unpickling it could run code",
             path,
         ) from None
-    except (RuntimeError, ValueError, EOFError, OSError, zipfile.BadZipFile, KeyError, TypeError) as e:
-        raise FormatError(f"not a readable torch zip archive ({safety.first_line(e)})", path) from None
+    except MemoryError:
+        raise
+    except Exception as e:  # torch.load's reader raises whatever its zip, pickle or storage code meets
+        raise FormatError(f"not a readable torch archive ({type(e).__name__}: {safety.first_line(e)})", path) from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]  # training checkpoints nest the weights one level down
     if not isinstance(obj, dict):
@@ -62,6 +67,13 @@ def torch_load(path: Path) -> dict[str, torch.Tensor]:
             safety.check_shape(v.shape, path, k)
             state[k] = v
     return state
+
+
+def _unpickler_reason(e: Exception) -> str:
+    """What torch's weights-only unpickler refused (``GLOBAL builtins.exec ...``), without its advice
+    to retry unsafely or its terminal escapes."""
+    m = re.search(r"WeightsUnpickler error: ([^\n]*?)(?:\.\s+Please\b|\n|$)", str(e))
+    return m.group(1) if m else safety.first_line(e)
 
 
 def torch_dtype_name(t: torch.Tensor) -> str:
@@ -80,10 +92,20 @@ _TORCH_DTYPES = {
 
 
 def lazy(name: str, shape: tuple[int, ...], dtype: str, load: Callable[[], torch.Tensor], path: Path) -> LazyTensor:
-    """A LazyTensor whose loader returns contiguous float32 and reports failures as FormatError."""
+    """A LazyTensor whose loader returns contiguous, finite float32 and reports failures as FormatError.
+
+    NaN or infinite weights are refused here, at the one door every loader's tensors pass through:
+    no trained model holds them (llama.cpp refuses such files too), and downstream they would turn
+    every similarity into NaN (a meaningless verdict) or break the linear algebra.
+    """
 
     def read() -> torch.Tensor:
-        return wrap_errors(path, f"tensor {name}", lambda: load().to(torch.float32).contiguous())
+        value = wrap_errors(path, f"tensor {name}", lambda: load().to(torch.float32).contiguous())
+        finite = torch.isfinite(value)
+        if not bool(finite.all()):
+            bad = value.numel() - int(finite.sum())
+            raise FormatError(f"tensor {name!r} holds {bad} NaN or infinite values (of {value.numel()})", path)
+        return value
 
     return LazyTensor(name, tuple(int(s) for s in shape), dtype, read)
 
@@ -141,12 +163,20 @@ def finalize_args(args: ModelArgs, tensors: dict[str, LazyTensor], path: Path) -
     fixes: dict[str, Any] = {"tie_embeddings": LM_HEAD not in tensors}
     if EMBED in tensors and len(tensors[EMBED].shape) == 2:
         fixes["vocab_size"] = tensors[EMBED].shape[0]
+    for key in ("bos_token_id", "eos_token_id"):  # configs may hold anything here; only an id is one
+        value = getattr(args, key)
+        fixes[key] = value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
     args = dataclasses.replace(args, **fixes)
     if not args.runnable:
         return args
+    _check_numbers(args, path)
     # checked before expected_shapes builds a table of n_layers entries (a config may claim 10^9)
     if not 0 < args.n_layers * len(layer_shapes(args)) <= len(tensors):
         raise FormatError(f"config claims {args.n_layers} layers, the file holds {len(tensors)} tensors", path)
+    empty = [f"{k} {v}" for k, v in (("dim", args.dim), ("hidden_dim", args.hidden_dim), ("head_dim", args.head_dim),
+                                      ("vocab_size", args.vocab_size)) if v <= 0]  # fmt: skip
+    if empty:  # zero-size weights: nothing to run or compare, and divisions by zero downstream
+        raise FormatError(f"empty model: {', '.join(empty)}", path)
     if args.n_heads <= 0 or args.n_kv_heads <= 0 or args.n_heads % args.n_kv_heads or args.head_dim % 2:
         raise FormatError(
             f"inconsistent attention: {args.n_heads} heads, {args.n_kv_heads} KV heads, head_dim {args.head_dim}",
@@ -160,6 +190,20 @@ def finalize_args(args: ModelArgs, tensors: dict[str, LazyTensor], path: Path) -
                 f"tensor {name} has shape {list(tensors[name].shape)}, the config implies {list(shape)}", path
             )
     return args
+
+
+def _check_numbers(args: ModelArgs, path: Path) -> None:
+    """Refuse configuration numbers the forward pass cannot use (NaN theta, negative eps, a llama3
+    rope scaling whose frequency band is empty): they would give NaN logits, not an error."""
+    checks = [("rope_theta", args.rope_theta, 0.0), ("norm_eps", args.norm_eps, -1.0)]
+    rs = args.rope_scaling
+    if rs is not None:
+        checks += [("rope_scaling.factor", rs.factor, 0.0), ("rope_scaling.low_freq_factor", rs.low_freq_factor, 0.0),
+                   ("rope_scaling.high_freq_factor", rs.high_freq_factor, rs.low_freq_factor),
+                   ("rope_scaling.original_max_position_embeddings", rs.original_max_position_embeddings, 0)]  # fmt: skip
+    for name, value, above in checks:
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > above):
+            raise FormatError(f"invalid {name} {value!r}", path)
 
 
 def dominant_dtype(tensors: dict[str, LazyTensor]) -> str | None:
@@ -198,7 +242,9 @@ def read_card(folder: Path) -> dict[str, Any]:
         return {}
     try:
         card = yaml.safe_load(text[3:end])
-    except yaml.YAMLError as e:
+    # YAMLError for bad syntax; RecursionError for deep nesting; ValueError/OverflowError for values the
+    # constructors refuse (a 5000-digit int, month 13): a broken card is declared metadata, not a broken model
+    except (yaml.YAMLError, RecursionError, ValueError, OverflowError) as e:
         return {"error": f"README.md front matter is not YAML ({safety.first_line(e)})"}
     return card if isinstance(card, dict) else {}
 
@@ -254,5 +300,5 @@ def wrap_errors(path: Path, what: str, fn: Callable[[], Any]) -> Any:
         return fn()
     except ProvenanceError:
         raise
-    except (KeyError, ValueError, TypeError, IndexError, OverflowError, AttributeError, RuntimeError, OSError) as e:
+    except (KeyError, ValueError, TypeError, IndexError, ArithmeticError, AttributeError, RuntimeError, OSError) as e:
         raise FormatError(f"malformed {what} ({type(e).__name__}: {safety.first_line(e)})", path) from None

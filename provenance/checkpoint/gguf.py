@@ -231,7 +231,7 @@ def _dequantize(data: np.memmap, t: GGUFTensor, path: Path) -> torch.Tensor:
     try:
         arr = dequantize(rows, t.qtype)
     except NotImplementedError:
-        raise UnsupportedError(f"tensor {t.name}: ggml type {t.qtype.name} cannot be dequantized", path) from None
+        raise UnsupportedError(f"tensor {t.name!r}: ggml type {t.qtype.name} cannot be dequantized", path) from None
     if np.may_share_memory(arr, data):  # F32 comes back as a view of the read-only map
         arr = arr.copy()
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).reshape(t.shape)
@@ -245,7 +245,7 @@ def _loader(data: np.memmap, t: GGUFTensor, heads: int | None, path: Path) -> An
         try:
             return interleaved_to_half(w, heads)
         except ValueError as e:  # only reachable for archs whose shapes finalize_args does not check
-            raise FormatError(f"tensor {t.name}: {e}", path) from None
+            raise FormatError(f"tensor {t.name!r}: {e}", path) from None
 
     return load
 
@@ -278,7 +278,8 @@ def gguf_args(data: np.memmap, tensors: list[GGUFTensor], kv: dict[str, Any], pa
     dim = g("embedding_length", int, 0)
     n_heads = g("attention.head_count", int, 0)
     if arch in RUNNABLE_ARCHS and (dim <= 0 or n_heads <= 0):
-        raise FormatError(f"GGUF lacks {arch}.embedding_length or {arch}.attention.head_count", path)
+        keys = f"{arch}.embedding_length or {arch}.attention.head_count"
+        raise FormatError(f"GGUF lacks {keys!r}", path)
     tokens = kv.get("tokenizer.ggml.tokens")
     head_dim = g("attention.key_length", int, dim // n_heads if n_heads else 0)
     theta = g("rope.freq_base", float, 10000.0)

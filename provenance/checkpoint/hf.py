@@ -98,7 +98,7 @@ def read_safetensors_header(path: Path) -> tuple[dict[str, tuple[str, tuple[int,
     tensors: dict[str, tuple[str, tuple[int, ...]]] = {}
     ranges = []
     for name, info in header.items():
-        if not isinstance(info, dict) or info.get("dtype") not in ST_DTYPE_BYTES:
+        if not isinstance(info, dict) or not isinstance(info.get("dtype"), str) or info["dtype"] not in ST_DTYPE_BYTES:
             raise FormatError(f"tensor {name!r} has no known dtype", path)
         shape = safety.check_shape(info.get("shape"), path, name)
         offsets = info.get("data_offsets")
@@ -135,12 +135,12 @@ def _weight_files(path: Path, folder: Path) -> list[Path]:
 def _args(cfg: dict[str, Any], path: Path) -> ModelArgs:
     quant = cfg.get("quantization_config")
     if isinstance(quant, dict):
-        raise UnsupportedError(f"{quant.get('quant_method', 'quantized')} HF checkpoints are not supported", path)
+        raise UnsupportedError(f"{quant.get('quant_method', 'quantized')!r} HF checkpoints are not supported", path)
     try:
         return ModelArgs.from_hf_config(cfg)
     except KeyError as e:
         raise UnsupportedError(f"config.json lacks {e.args[0]!r}: not a llama-style model config", path) from None
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, ArithmeticError) as e:  # ArithmeticError: 0 heads, an infinite float
         raise FormatError(f"config.json has a malformed field ({safety.first_line(e)})", path) from None
 
 
@@ -195,9 +195,22 @@ def load_hf(path: str | Path) -> Checkpoint:
     )
 
 
+def is_safetensors(head: bytes, size: int) -> bool:
+    """Whether a file starting with ``head`` is safetensors: an 8-byte header length, then ``{``."""
+    return size >= 10 and head[8:9] == b"{" and struct.unpack("<Q", head[:8])[0] >= 2
+
+
+def is_torch_archive(head: bytes, size: int) -> bool:
+    """A torch zip archive (torch >= 1.6) or a legacy raw pickle, and not safetensors.
+
+    Checked after :func:`is_safetensors`: a safetensors header length whose low byte is 0x80
+    (one real file in 256) also starts with the pickle opcode.
+    """
+    return not is_safetensors(head, size) and (head[:4] == b"PK\x03\x04" or head[:1] == b"\x80")
+
+
 def _open_weights(path: Path) -> SafetensorsFile | dict[str, torch.Tensor]:
+    size = safety.file_size(path)
     with open(path, "rb") as f:
-        head = f.read(4)
-    if head.startswith(b"PK") or head[:1] == b"\x80":  # torch zip archive, or a legacy raw pickle
-        return torch_load(path)
-    return SafetensorsFile(path)
+        head = f.read(16)
+    return torch_load(path) if is_torch_archive(head, size) else SafetensorsFile(path)

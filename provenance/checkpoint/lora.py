@@ -61,7 +61,7 @@ def _config(folder: Path) -> dict[str, Any]:
     cfg = safety.read_json(folder / CONFIG, CONFIG)
     where = folder / CONFIG
     if str(cfg.get("peft_type", "LORA")).upper() != "LORA":
-        raise UnsupportedError(f"PEFT type {cfg.get('peft_type')} is not LoRA", where)
+        raise UnsupportedError(f"PEFT type {cfg.get('peft_type')!r} is not LoRA", where)
     if cfg.get("use_dora"):
         raise UnsupportedError("DoRA adapters are not supported", where)
     if cfg.get("rank_pattern") or cfg.get("alpha_pattern"):
@@ -97,7 +97,7 @@ def load_lora(path: str | Path) -> Checkpoint:
     pairs = {}
     for target, ab in sorted(factors.items()):
         if set(ab) != {"lora_A", "lora_B"}:
-            raise FormatError(f"{target}: LoRA factors come in A/B pairs, found only {sorted(ab)}", weights_path)
+            raise FormatError(f"{target!r}: LoRA factors come in A/B pairs, found only {sorted(ab)}", weights_path)
         # PEFT stores embeddings' factors, and fan_in_fan_out (Conv1D) layers' products, transposed
         # relative to the weight they modify: offer (B^T, A^T) so that B' @ A' is the delta itself.
         transposed = target in embeddings or bool(cfg.get("fan_in_fan_out"))
@@ -146,7 +146,7 @@ def merge_lora(base: Checkpoint, adapter: Checkpoint) -> Checkpoint:
         raise UnsupportedError("the base of a merge must be a model, not an adapter", base.path)
     for name in info.pairs:
         if name not in base:
-            raise FormatError(f"adapter modifies {name}, which the base model lacks", adapter.path)
+            raise FormatError(f"adapter modifies {name!r}, which the base model lacks", adapter.path)
     tensors = {n: base.info(n) for n in base.names()}
     for name in adapter.names():
         if ".lora_" not in name:  # whole tensors replacing the base's (the delta, if any, applies on top)

@@ -137,8 +137,10 @@ def load_meta(path: str | Path) -> Checkpoint:
     params = safety.read_json(folder / "params.json", "params.json")
     try:
         args = params_to_args(params)
-    except (KeyError, TypeError, ValueError, ZeroDivisionError) as e:
-        raise FormatError(f"params.json lacks or mangles {e}", folder / "params.json") from None
+    except KeyError as e:
+        raise FormatError(f"params.json lacks {e}", folder / "params.json") from None
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError) as e:
+        raise FormatError(f"params.json has a malformed field ({safety.first_line(e)})", folder / "params.json") from None
     files = shard_files(folder)
     shards = [torch_load(f) for f in files]
     names = set(shards[0])

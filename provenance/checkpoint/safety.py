@@ -25,9 +25,11 @@ MAX_TENSORS = 500_000
 # GGUF key/value pairs: real files have ~20-60; tokenizer arrays count as one pair each.
 MAX_KV = 65_536
 # GGUF arrays: the largest real ones are vocabularies and merge lists (Gemma 3: 262,144 tokens);
-# all arrays of one file together are bounded too, since each element becomes a Python object.
+# all arrays of one file together are bounded too, since each element becomes a Python object of
+# ~30-60 bytes: 2^22 elements (5x Gemma 3's 786k tokens + scores + types) stay under ~250 MB, where
+# 2^24 uint32 elements took 700 MB (measured: 4 arrays of 2^22 in a 64 MB header).
 MAX_GGUF_ARRAY = 1 << 22
-MAX_GGUF_ELEMENTS = 1 << 24
+MAX_GGUF_ELEMENTS = 1 << 22
 # GGUF strings: chat templates are the longest real ones (tens of kilobytes).
 MAX_GGUF_STRING = 16 * 1024 * 1024
 # GGML tensors have at most 4 dimensions; safetensors/torch tensors of LLMs at most a few.
@@ -107,7 +109,8 @@ def check_ranges(ranges: Iterable[tuple[str, int, int]], data_size: int, path: P
 def resolve_inside(root: Path, relative: Any, path: Path) -> Path:
     """``root/relative`` as an existing file that stays inside ``root`` (index files name shards).
 
-    Refuses absolute paths, ``..`` escapes and symlinks that point out of the folder or loop.
+    Refuses absolute paths, ``..`` escapes and symlinks that loop or point out of the folder (except,
+    in a Hugging Face hub cache snapshot, into the same repository's ``blobs`` folder).
     """
     if not isinstance(relative, str) or not relative or "\x00" in relative:
         raise FormatError(f"invalid file name {relative!r}", path)
@@ -121,7 +124,9 @@ def resolve_inside(root: Path, relative: Any, path: Path) -> Path:
         raise FormatError(f"missing file {relative!r}", path) from None
     except (OSError, RuntimeError) as e:  # symlink loops raise RuntimeError on 3.11, OSError later
         raise FormatError(f"cannot resolve {relative!r} ({first_line(e)})", path) from None
-    if not target.is_relative_to(base):
+    # the Hugging Face hub cache keeps a snapshot's files as links into the repository's blobs folder
+    blobs = base.parent.parent / "blobs" if base.parent.name == "snapshots" else None
+    if not (target.is_relative_to(base) or (blobs is not None and target.parent == blobs)):
         raise FormatError(f"file name {relative!r} resolves outside the model folder", path)
     if not target.is_file():
         raise FormatError(f"{relative!r} is not a regular file", path)

@@ -212,7 +212,7 @@ def compare(ctx: click.Context, a: str, b: str, fmt: str, output: str | None, be
     """Do checkpoints A and B share lineage? Either side may be a fingerprint file (then it is the reference)."""
 
     def body() -> int:
-        from provenance.compare import compare_models
+        from provenance.lineage import compare_models
 
         with _ProgressBar(ctx) as bar:
             result = compare_models(a, b, behaviour=behaviour, neurons=neurons, progress=bar)

@@ -1,0 +1,383 @@
+"""``provenance audit``: lineage verdict, concluded license and risk for one model.
+
+Layers of evidence, weakest first: declared metadata, architecture signature, tokenizer identity
+(:mod:`provenance.evidence`), then the strong ones against every registry fingerprint: weights
+(:mod:`provenance.evidence.weights`) and behaviour (:mod:`provenance.evidence.behaviour`).
+
+How the lineage verdict is reached (documented rules, in order):
+
+1. ``derived``: the weights match a registry reference (weight verdict ``derived``); the best
+   such reference (highest score) is the ``base``. Its family and license govern.
+2. ``imitates``: no weight match, but the behaviour of a reference is imitated far beyond what
+   independent models reach (a distilled student, or a descendant whose weights we cannot compare).
+3. ``unverified``: weak evidence (architecture, tokenizer or declared base model) points at a Meta
+   release whose weight fingerprint is not installed. Never concluded as derived: architecture and
+   tokenizer are copied by independent models (TinyLlama, Yi). The finding names the command that
+   settles it.
+4. ``independent``: nothing above. With no weak pointer to a Meta release and no weight match, the
+   model is independent of every Meta release the tool knows; with a Meta fingerprint installed and
+   a weight verdict ``independent``, it is independent of that release by weight evidence.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from provenance.checkpoint import open_checkpoint
+from provenance.checkpoint.base import Checkpoint
+from provenance.compare import CompareResult, compare
+from provenance.errors import ProvenanceError, UnsupportedError
+from provenance.evidence import Evidence
+from provenance.evidence.architecture import architecture_evidence
+from provenance.evidence.behaviour import BehaviourResult, ProbeResults, candidate_results, compare_behaviour
+from provenance.evidence.metadata import metadata_evidence
+from provenance.evidence.tokenizer import tokenizer_evidence
+from provenance.fingerprint import Fingerprint
+from provenance.inspect import describe_checkpoint
+from provenance.license_text import notice_license, recognise_file
+from provenance.lineage import behaviour_summary
+from provenance.licenses import get_license, normalize_license, obligations
+from provenance.registry import list_entries
+from provenance.releases import Knowledge, load_knowledge, resolve_release
+from provenance.risk import Anchor, Finding, RiskInput, Severity, assess
+
+Progress = Callable[[str, int, int], None]
+
+LICENSE_FILES = re.compile(r"^(license|licence|copying|use_policy|acceptable[_-]use)([._-].*)?$", re.I)
+NOTICE_FILES = re.compile(r"^notice([._-].*)?$", re.I)
+MODEL_CARD = "README.md"
+_NON_META_RULES = ("PROV-LIC-011", "PROV-LIC-012", "PROV-LIC-013", "PROV-OK-001")
+
+
+@dataclass
+class ReferenceCheck:
+    """One registry reference compared with the audited model."""
+
+    name: str
+    family: str | None
+    license: str | None
+    origin: str
+    weights: CompareResult | None
+    behaviour: BehaviourResult | None
+
+    def to_dict(self) -> dict[str, Any]:
+        w = self.weights
+        return {
+            "name": self.name,
+            "family": self.family,
+            "license": self.license,
+            "origin": self.origin,
+            "verdict": w.verdict if w else None,
+            "score": round(w.score, 6) if w else None,
+            "p_value": None if w is None or w.p_value is None else float(f"{w.p_value:.6g}"),
+            "layers": [m.to_dict() for m in w.layers] if w else [],
+            "alignment": w.alignment if w else None,
+            "behaviour": behaviour_summary(self.behaviour),
+        }
+
+
+@dataclass
+class AuditResult:
+    """Everything ``provenance audit`` reports; :meth:`to_dict` is the JSON contract."""
+
+    model: dict[str, Any]
+    verdict: str  # derived | imitates | unverified | independent
+    base: str | None
+    family: str | None
+    p_value: float | None
+    score: float | None
+    meta_lineage: str  # derived | unverified | independent: relative to Meta's releases
+    summary: str
+    evidence: list[Evidence]
+    references: list[ReferenceCheck]
+    declared_license: str | None
+    concluded_license: str | None
+    license_obligations: list[dict[str, Any]]
+    risk: str
+    findings: list[Finding]
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": "audit",
+            "model": self.model,
+            "lineage": {
+                "verdict": self.verdict,
+                "base": self.base,
+                "family": self.family,
+                "p_value": None if self.p_value is None else float(f"{self.p_value:.6g}"),
+                "score": None if self.score is None else round(self.score, 6),
+                "meta_lineage": self.meta_lineage,
+                "summary": self.summary,
+                "evidence": [e.to_dict() for e in self.evidence],
+                "references": [r.to_dict() for r in self.references],
+            },
+            "license": {
+                "declared": self.declared_license,
+                "concluded": self.concluded_license,
+                "obligations": self.license_obligations,
+            },
+            "risk": self.risk,
+            "findings": [f.to_dict() for f in self.findings],
+            "notes": list(self.notes),
+        }
+
+
+def audit(
+    model: str | Path | Checkpoint,
+    registry_dir: str | Path | None = None,
+    behaviour: bool = True,
+    progress: Progress | None = None,
+) -> AuditResult:
+    """Audit ``model`` against the shipped and user registries (see the module docstring for rules)."""
+    ckpt = model if isinstance(model, Checkpoint) else open_checkpoint(model)
+    kn = load_knowledge()
+    notes: list[str] = []
+    info = describe_checkpoint(ckpt)
+    weak = [metadata_evidence(ckpt.metadata, kn)]
+    if ckpt.args is not None:
+        weak.append(architecture_evidence(ckpt.args, kn))
+    weak.append(tokenizer_evidence(ckpt.tokenizer, kn))
+
+    refs = _check_references(ckpt, registry_dir, behaviour, progress, notes)
+    derived = sorted((r for r in refs if r.weights and r.weights.verdict == "derived"),
+                     key=lambda r: (-r.weights.score, r.name))  # type: ignore[union-attr]
+    imitated = sorted((r for r in refs if r.behaviour and r.behaviour.verdict == "imitates"),
+                      key=lambda r: (-(r.behaviour.z or 0.0), r.name))  # type: ignore[union-attr]
+    pointers = _meta_pointers(weak, kn)
+    installed = {_meta_release_of(r, kn) for r in refs if r.weights is not None} - {None}
+
+    strong: list[Evidence] = []
+    for r in refs:
+        if r.weights is not None:
+            strong.extend(_tag(e, r.name) for e in r.weights.evidence)
+        if r.behaviour is not None:
+            strong.append(_tag(r.behaviour.to_evidence(), r.name))
+
+    base = family = None
+    p = score = None
+    release_id: str | None = None
+    if derived:
+        best = derived[0]
+        verdict, base, family = "derived", best.name, best.family
+        p, score = best.weights.p_value, best.weights.score  # type: ignore[union-attr]
+        release_id = _meta_release_of(best, kn)
+        summary = f"weights descend from {best.name} (score {score:.3f}, p = {_fmt_p(p)})"
+    elif imitated:
+        best = imitated[0]
+        verdict, base, family = "imitates", best.name, best.family
+        p, score = best.behaviour.p_value, best.behaviour.score  # type: ignore[union-attr]
+        summary = f"behaviour imitates {best.name}; weights independent of every registry reference"
+    elif pointers - installed:
+        verdict = "unverified"
+        release_id = sorted(pointers - installed)[0]
+        rel = kn.release(release_id)
+        summary = (f"weak evidence points at {rel.name} but no weight fingerprint of it is installed; "
+                   "weights unverified")
+    else:
+        verdict = "independent"
+        summary = ("independent of every registry reference"
+                   + (" and of every Meta release (no architecture, tokenizer or declared-base match)"
+                      if not pointers else " (weights checked against the installed Meta fingerprints)"))
+
+    meta_lineage = ("derived" if verdict == "derived" and release_id else
+                    "unverified" if verdict == "unverified" else "independent")
+    risk_in = _risk_input(ckpt, kn, meta_lineage, release_id, family if verdict == "derived" else None,
+                          weak, pointers, [e.name for e in strong])
+    report = assess(risk_in, kn)
+    concluded = report.license
+    findings = list(report.findings)
+    obligations_list = [o.to_dict() for o in report.obligations]
+    if verdict == "derived" and release_id is None:
+        # a non-Meta reference: its license governs the derivative
+        ref = derived[0]
+        concluded = normalize_license(ref.license) or ref.license
+        obligations_list = [o.to_dict() for o in obligations(concluded)]
+        # the Meta-centric "no Meta license governs" findings are replaced by the reference's license check
+        findings = [f for f in findings if f.id not in _NON_META_RULES] + _non_meta_license_findings(
+            ref, risk_in, concluded
+        )
+    findings.sort(key=lambda f: (-Severity(f.severity).rank, f.id))
+    overall = max((Severity(f.severity) for f in findings), key=lambda s: s.rank, default=Severity.NONE)
+    return AuditResult(
+        model=info,
+        verdict=verdict,
+        base=base,
+        family=family,
+        p_value=p,
+        score=score,
+        meta_lineage=meta_lineage,
+        summary=summary,
+        evidence=weak + strong,
+        references=refs,
+        declared_license=risk_in.declared_license,
+        concluded_license=concluded,
+        license_obligations=obligations_list,
+        risk=overall.value,
+        findings=findings,
+        notes=notes,
+    )
+
+
+def _fmt_p(p: float | None) -> str:
+    return "n/a" if p is None else f"{p:.2g}"
+
+
+def _tag(e: Evidence, ref: str) -> Evidence:
+    """The same evidence, named for the reference it was measured against."""
+    return Evidence(f"{e.name}[{ref}]", e.kind, e.strength, e.value, e.supports, e.summary,
+                    {**e.details, "reference": ref})
+
+
+def _check_references(
+    ckpt: Checkpoint, registry_dir: str | Path | None, behaviour: bool, progress: Progress | None, notes: list[str]
+) -> list[ReferenceCheck]:
+    out: list[ReferenceCheck] = []
+    probes: dict[tuple[str, str, bytes], ProbeResults] = {}
+    entries = list_entries(registry_dir)
+    for i, entry in enumerate(entries):
+        if progress:
+            progress(f"checking {entry.name}", i, len(entries))
+        fp = Fingerprint.load(entry.path)
+        weights = compare(fp.weights, ckpt, progress=progress) if fp.weights is not None else None
+        beh = None
+        if behaviour and fp.behaviour is not None and ckpt.args is not None and ckpt.args.runnable:
+            key = (fp.behaviour.canary_version, fp.behaviour.mode, fp.behaviour.prompts.tobytes())
+            try:
+                if key not in probes:
+                    probes[key] = candidate_results(ckpt, fp.behaviour, progress=progress)
+                beh = compare_behaviour(fp.behaviour, probes[key], entry.name)
+            except UnsupportedError as e:
+                notes.append(f"behaviour vs {entry.name} not measured: {e}")
+        out.append(ReferenceCheck(entry.name, entry.family, entry.license, entry.origin, weights, beh))
+    if progress:
+        progress("references checked", len(entries), len(entries))
+    return out
+
+
+def _meta_release_of(ref: ReferenceCheck, kn: Knowledge) -> str | None:
+    """The Meta release a registry reference stands for (a user's ``registry add`` of a Meta model)."""
+    for name in (ref.name, ref.family):
+        rel = resolve_release(name, kn)
+        if rel is not None:
+            return rel.id
+    return None
+
+
+def _meta_pointers(weak: list[Evidence], kn: Knowledge) -> set[str]:
+    """Meta release ids that weak evidence (metadata, exact architecture, tokenizer) points at."""
+    out: set[str] = set()
+    for e in weak:
+        if e.supports != "derived":
+            continue
+        if e.kind == "metadata":
+            out.update(e.details.get("releases", []))
+        elif e.kind == "architecture":
+            out.update(e.details.get("best", []))
+        elif e.kind == "tokenizer":
+            for m in e.details.get("matches", []):
+                if m.get("kind") in ("identical", "same-regular-tokens"):
+                    out.update(m.get("releases", []))
+    return {r for r in out if kn.find(r) is not None}
+
+
+def _risk_input(
+    ckpt: Checkpoint, kn: Knowledge, lineage: str, release: str | None, family: str | None,
+    weak: list[Evidence], pointers: set[str], strong_names: list[str],
+) -> RiskInput:
+    meta = ckpt.metadata
+    weak_kinds = tuple(sorted({e.kind for e in weak if e.supports == "derived"}))
+    if lineage == "unverified" and release is None and pointers:
+        release = sorted(pointers)[0]
+    folder = ckpt.path if ckpt.path.is_dir() else ckpt.path.parent
+    lic_files, lic_ids, notice = _license_files(folder)
+    fam = family if family in kn.families else None
+    return RiskInput(
+        lineage=lineage,
+        release=release,
+        family=fam,
+        weak_matches=weak_kinds,
+        declared_base=tuple(meta.base_model),
+        declared_license=meta.license,
+        declared_license_name=meta.license_name,
+        model_name=meta.name or (folder.name if ckpt.path.is_dir() else ckpt.path.stem),
+        license_file_present=bool(lic_files),
+        license_file_licenses=tuple(lic_ids),
+        notice_present=notice,
+        evidence=tuple(strong_names) or tuple(e.name for e in weak),
+        anchors=_anchors(ckpt, folder),
+    )
+
+
+def _license_files(folder: Path) -> tuple[list[Path], list[str], bool]:
+    """License-like files beside the model, the licenses recognised in them, and a Meta Notice."""
+    files: list[Path] = []
+    ids: list[str] = []
+    notice = False
+    try:
+        entries = sorted(p for p in folder.iterdir() if p.is_file() and not p.is_symlink())
+    except OSError:
+        return [], [], False
+    for p in entries:
+        if LICENSE_FILES.match(p.name):
+            files.append(p)
+            try:
+                ids.extend(m.license for m in recognise_file(p) if m.license not in ids)
+            except ProvenanceError:
+                continue
+        if NOTICE_FILES.match(p.name) or LICENSE_FILES.match(p.name):
+            try:
+                with open(p, encoding="utf-8", errors="replace") as f:
+                    notice = notice or notice_license(f.read(1 << 20)) is not None
+            except OSError:
+                continue
+    return files, ids, notice
+
+
+def _anchors(ckpt: Checkpoint, folder: Path) -> dict[str, Anchor]:
+    """Where ``license:``, ``base_model:`` and the config are written (SARIF anchors results there)."""
+    out: dict[str, Anchor] = {}
+    card = folder / MODEL_CARD
+    if card.is_file():
+        try:
+            with open(card, encoding="utf-8", errors="replace") as f:
+                lines = f.read(1 << 20).splitlines()
+        except OSError:
+            lines = []
+        for n, line in enumerate(lines[:400], start=1):
+            key = line.split(":", 1)[0].strip()
+            if key in ("license", "base_model", "model_name") and key not in out:
+                out["name" if key == "model_name" else key] = Anchor(MODEL_CARD, n, key)
+    if (folder / "config.json").is_file():
+        out["config"] = Anchor("config.json", None, None)
+    if not out or ckpt.path.is_file():
+        out.setdefault("config", Anchor(ckpt.path.name, None, None))
+    out.setdefault("license", out["config"] if "config" in out else Anchor(ckpt.path.name))
+    out.setdefault("base_model", out["license"])
+    return out
+
+
+def _non_meta_license_findings(ref: ReferenceCheck, inp: RiskInput, concluded: str | None) -> list[Finding]:
+    """A descendant of a non-Meta reference: does the declared license match the reference's?"""
+    lic = get_license(concluded)
+    declared = get_license(inp.declared_license) if inp.declared_license else None
+    anchor = inp.anchors.get("license")
+    if declared is None:
+        return [Finding("PROV-LIC-014", Severity.LOW, "derivative declares no license",
+                        f"the weights descend from {ref.name} ({concluded or 'license unknown'}); the model declares "
+                        "no license, so the reference's terms apply and should be stated",
+                        (f"weights.layer_invariants[{ref.name}]",), anchor,
+                        f"declare license: {concluded}" if concluded else None)]
+    if lic is not None and declared.id != lic.id:
+        sev = Severity.MEDIUM if (lic.commercial == "no" and declared.commercial != "no") else Severity.LOW
+        return [Finding("PROV-LIC-015", sev, "declared license differs from the reference's",
+                        f"declares {declared.id} but the weights descend from {ref.name}, licensed {lic.id}",
+                        (f"weights.layer_invariants[{ref.name}]",), anchor,
+                        f"check that {lic.id} permits relicensing as {declared.id}")]
+    return [Finding("PROV-OK-002", Severity.NONE, "derivative of a registry reference with its license",
+                    f"weights descend from {ref.name}; declared license {declared.id} matches the reference's",
+                    (f"weights.layer_invariants[{ref.name}]",), anchor)]

@@ -1,0 +1,32 @@
+"""Real files the fuzz targets mutate, written once per session (see tests/hostile/corpus.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.hostile import corpus
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "fuzz: mutation fuzzing of real files (tests/fuzz/README.md)")
+
+
+@pytest.fixture(scope="session")
+def seeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of seed files and model folders, built lazily by the targets that need them."""
+    return tmp_path_factory.mktemp("fuzz-seeds")
+
+
+def seed(root: Path, name: str, build) -> Path:
+    """``root/name`` built by ``build(path)`` on first use."""
+    path = root / name
+    if not path.exists():
+        build(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def stories_hf_seed(seeds: Path) -> Path:
+    return seed(seeds, "hf", corpus.stories_hf)

@@ -1,0 +1,75 @@
+"""Run readers on hostile files under a hard memory cap and report what each did, one JSON line per case.
+
+Usage: ``python -m tests.hostile.capped CASES.json BUDGET_MB``; each case is ``{"name", "kind", "path"}``.
+The address space is capped (``RLIMIT_AS``) at what the process uses after its imports plus
+``BUDGET_MB``, so a reader that allocates from a size a file merely *claims* dies with MemoryError
+instead of succeeding slowly. ``kind`` ``allocate`` is the control: it must hit the cap.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+
+def _vm_bytes() -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+
+
+def _run(kind: str, path: Path) -> None:
+    from provenance.checkpoint import open_checkpoint
+    from provenance.fingerprint import Fingerprint
+    from provenance.inspect import describe_checkpoint
+    from provenance.tokenizer import load_tokenizer
+    from provenance.tokenizer_gguf import load_llama2c_tokenizer
+
+    if kind == "open":
+        with open_checkpoint(path) as c:
+            describe_checkpoint(c, hashes=False)
+            for _ in c.items():
+                pass
+    elif kind == "tokenizer":
+        load_tokenizer(path)
+    elif kind == "llama2c_tokenizer":
+        load_llama2c_tokenizer(path)
+    elif kind == "fingerprint":
+        Fingerprint.load(path)
+    elif kind == "allocate":
+        bytearray(int(path.name))  # the control: this many bytes must not fit under the cap
+    else:
+        raise ValueError(kind)
+
+
+def main() -> None:
+    cases = json.loads(Path(sys.argv[1]).read_text())
+    budget = int(sys.argv[2]) << 20
+    import provenance.checkpoint  # noqa: F401  (imports first: the cap is on top of them)
+    import provenance.fingerprint  # noqa: F401
+    import provenance.inspect  # noqa: F401
+    import provenance.tokenizer_gguf  # noqa: F401
+
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, (_vm_bytes() + budget, hard))
+    from provenance.errors import ProvenanceError
+
+    for case in cases:
+        start = time.monotonic()
+        try:
+            _run(case["kind"], Path(case["path"]))
+            outcome, message = "ok", ""
+        except ProvenanceError as e:
+            outcome, message = type(e).__name__, str(e)
+        except MemoryError:
+            outcome, message = "MemoryError", ""
+        except Exception as e:  # reported, and the test fails on it
+            outcome, message = type(e).__name__, str(e)[:500]
+        print(json.dumps({"name": case["name"], "outcome": outcome, "message": message,
+                          "seconds": round(time.monotonic() - start, 3)}), flush=True)  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
