@@ -17,7 +17,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from provenance.evidence.behaviour import ProbeResults, compare_behaviour  # noqa: E402
+from provenance.errors import UnsupportedError  # noqa: E402
+from provenance.evidence.behaviour import ProbeResults, compare_behaviour, without_path  # noqa: E402
 from tests.behaviour_runs import SMOL_FP, STORIES_FP, live, reference  # noqa: E402
 from tests.zoo import ENTRIES  # noqa: E402
 
@@ -38,7 +39,11 @@ def main(optin: bool) -> None:
     null: dict[str, list[float]] = {"text": [], "ids": []}
 
     def pair(ref_name: str, ref: ProbeResults, cand: str, relation: str) -> None:
-        r = compare_behaviour(ref, live(cand, ref), ref_name)
+        try:
+            r = compare_behaviour(ref, live(cand, ref), ref_name)
+        except UnsupportedError as e:  # e.g. a Meta-format export without tokenizer vs text canaries
+            print(f"| {ref_name} | {cand} | {relation} | not measurable: {without_path(e)} |")
+            return
         print(row(ref_name, cand, relation, r), flush=True)
         if relation == "independent" and r.score is not None:
             null[ref.mode].append(r.score)

@@ -21,12 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from provenance.checkpoint import merge_lora, open_checkpoint  # noqa: E402
-from provenance.compare import compare  # noqa: E402
-from provenance.evidence import weights  # noqa: E402
-from tests.zoo import BASES, ZOO_DERIVED, ZOO_INDEPENDENT, ZooUnavailable, build  # noqa: E402
-from tests.zoo import _target as target  # noqa: E402
-
+from provenance.checkpoint import merge_lora, open_checkpoint
+from provenance.compare import compare
+from provenance.evidence import weights
+from tests.zoo import BASES, ZOO_DERIVED, ZOO_INDEPENDENT, ZooUnavailable, build
+from tests.zoo import _target as target
 
 #: Independent pairs beyond the zoo's table (which pairs each entry with its own reference):
 #: the same architecture trained on the same data from two seeds, the hardest null we have.

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -241,7 +242,7 @@ class Fingerprint:
             with safetensors.safe_open(str(path), framework="numpy") as f:
                 arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no items())
         except Exception as e:  # safetensors raises its own error types and OSError/ValueError
-            raise FormatError(f"unreadable fingerprint tensors: {e}", path) from None
+            raise FormatError(f"unreadable fingerprint tensors: {' '.join(str(e).split())[:300]}", path) from None
         try:
             return _from_doc(doc, arrays)
         except FormatError as e:  # from the weight sketch's own validation, which knows no path
@@ -273,10 +274,10 @@ def read_header(path: str | Path) -> dict[str, Any]:
     text = meta.get(META_KEY) if isinstance(meta, dict) else None
     if not isinstance(text, str):
         raise FormatError(f"not a provenance fingerprint (no {META_KEY!r} metadata)", path)
-    try:
-        doc = json.loads(text)
-    except (ValueError, RecursionError):
-        raise FormatError("fingerprint metadata is not JSON", path) from None
+    try:  # written with allow_nan=False: NaN, Infinity or 1e999 in a fingerprint is not ours
+        doc = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+    except (ValueError, RecursionError) as e:
+        raise FormatError(f"fingerprint metadata is not JSON ({' '.join(str(e).split())[:100]})", path) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise FormatError("not a provenance fingerprint", path)
     if doc.get("format_version") != FORMAT_VERSION:
@@ -285,6 +286,16 @@ def read_header(path: str | Path) -> dict[str, Any]:
 
 
 # -- helpers ----------------------------------------------------------------------------------
+def _no_constant(name: str) -> float:
+    raise ValueError(f"non-finite number {name}")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} overflows")
+    return value
+
 
 
 def _created() -> str | None:

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
+from provenance.checkpoint import open_checkpoint
 from provenance.compare import CompareResult, compare
 from provenance.evidence import weights as W
-from provenance.checkpoint import open_checkpoint
 from tests.zoo import zoo_model
 
 KEYS = ["verdict", "score", "p_value", "a", "b", "alignment", "layers", "evidence", "notes"]
@@ -47,6 +47,7 @@ def test_sketch_reference_gives_the_same_verdict():
     assert r.score == pytest.approx(full.score, abs=0.01)
 
 
+@pytest.mark.slow
 def test_lora_adapter_is_compared_merged_into_the_other_side():
     r = compare(zoo_model("smollm2"), zoo_model("smol-lora"), neurons=False)
     assert r.verdict == "derived" and r.b.format == "lora"

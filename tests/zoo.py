@@ -196,13 +196,16 @@ def build(name: str, force: bool = False) -> Path:
 
 def _make(e: Entry) -> None:
     """Run the recipe in a scratch folder, write the manifests, then move it into place."""
+    for stale in zoo_dir().glob(f".tmp-{e.name}-*"):  # left by a killed build (we hold the entry's lock)
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = zoo_dir() / f".tmp-{e.name}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     b = Build(e, tmp)
     default = torch.get_num_threads()
-    threads = e.params.get("threads", default)
-    torch.set_num_threads(threads)  # tiny models use 1: faster, and the same bytes on any machine
+    # Tiny models use 1 thread (faster, same bytes anywhere); PROVENANCE_ZOO_THREADS caps the others,
+    # e.g. 1 on a shared machine, where idle OpenMP threads spin and cost up to 6x (measured).
+    threads = e.params.get("threads", int(os.environ.get("PROVENANCE_ZOO_THREADS", default)))
+    torch.set_num_threads(threads)
     start, cpu = time.perf_counter(), time.process_time()
     try:
         e.make(b)

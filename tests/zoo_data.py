@@ -103,15 +103,17 @@ def corpus(kind: str) -> list[str]:
 
 @dataclass
 class Stream:
-    """A token stream; the last ``holdout`` fraction is only ever used for evaluation."""
+    """A token stream; the last ``holdout`` fraction is only ever used for evaluation. Windows start at
+    multiples of ``align`` (a stream of fixed-length samples keeps every window at a sample's start)."""
 
     name: str
     tokens: torch.Tensor  # [N] long
     holdout: float = 0.1
+    align: int = 1
 
     @property
     def split(self) -> int:
-        return int(len(self.tokens) * (1 - self.holdout))
+        return int(len(self.tokens) * (1 - self.holdout)) // self.align * self.align
 
     @property
     def sha256(self) -> str:
@@ -120,17 +122,20 @@ class Stream:
     def describe(self) -> dict[str, object]:
         return {"name": self.name, "tokens": len(self.tokens), "sha256": self.sha256}
 
+    def _windows(self, starts: list[int], t: int) -> torch.Tensor:
+        return torch.stack([self.tokens[s : s + t + 1] for s in starts])
+
     def batch(self, gen: torch.Generator, b: int, t: int) -> torch.Tensor:
         """``b`` random training windows of ``t + 1`` tokens."""
-        starts = torch.randint(0, self.split - t - 1, (b,), generator=gen)
-        return torch.stack([self.tokens[s : s + t + 1] for s in starts.tolist()])
+        slots = (self.split - t - 2) // self.align + 1  # starts 0 .. split - t - 2 when align is 1
+        return self._windows((torch.randint(0, slots, (b,), generator=gen) * self.align).tolist(), t)
 
     def eval_batch(self, b: int, t: int) -> torch.Tensor:
         """The first ``b`` disjoint windows of the held-out part (the same every time)."""
-        s = self.split
-        if s + b * (t + 1) > len(self.tokens):
+        step = -(-(t + 1) // self.align) * self.align
+        if self.split + (b - 1) * step + t + 1 > len(self.tokens):
             raise ValueError(f"{self.name}: held-out part too short for {b} x {t + 1}")
-        return self.tokens[s : s + b * (t + 1)].view(b, t + 1)
+        return self._windows([self.split + i * step for i in range(b)], t)
 
 
 def token_stream(name: str, docs: Sequence[str], encode: Callable[[str], list[int]], eos: int) -> Stream:
@@ -292,11 +297,11 @@ def hf_tokenizer() -> Any:
 @cache
 def stream(kind: str) -> Stream:
     """Token streams by name: SmolLM2-tokenized ``chat``/``docs``/``code``/``docs+code``, stories260K
-    byte tokens ``docs-bytes``, or ``stories-samples`` (256 x 256 tokens sampled from stories260K)."""
+    byte tokens ``docs-bytes``, or ``stories-samples`` (1024 samples of 256 tokens from stories260K)."""
     if kind == "docs-bytes":
         return byte_stream("docs")
     if kind == "stories-samples":
-        return Stream(kind, sample(engine(*load(STORIES)), 256, 256, seed=0, bos=1).flatten())
+        return Stream(kind, sample(engine(*load(STORIES)), 1024, 256, seed=0, bos=1).flatten(), align=256)
     tok = smol_tokenizer()
     docs = [d for k in kind.split("+") for d in corpus(k)]
     return token_stream(kind, docs, lambda t: tok.encode(t, add_bos=False), tok.token_to_id("<|endoftext|>"))

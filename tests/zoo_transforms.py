@@ -129,7 +129,8 @@ def fold_norms(state: State, args: ModelArgs) -> tuple[State, ModelArgs]:
     """
     out, args = _untie(state, args)
     for i in range(args.n_layers):
-        for norm, readers in (("input_layernorm.weight", IN_PROJ[:3]), ("post_attention_layernorm.weight", IN_PROJ[3:])):
+        for norm, readers in (("input_layernorm.weight", IN_PROJ[:3]),
+                              ("post_attention_layernorm.weight", IN_PROJ[3:])):
             g = out[layer_name(i, norm)]
             for r in readers:
                 out[layer_name(i, r)] = out[layer_name(i, r)] * g[None, :]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import io
 import math
 import pickle
 import re
@@ -43,9 +44,14 @@ def torch_load(path: Path) -> dict[str, torch.Tensor]:
     """
     safety.file_size(path)
     with open(path, "rb") as f:
-        zipped = f.read(4) == b"PK\x03\x04"  # torch can memory-map zip archives, not legacy raw pickles
+        # Zip archives (torch >= 1.6) are memory-mapped. Legacy raw pickles cannot be, and are read
+        # whole anyway: from memory, so that a length the pickle claims (read(2**32) for a 4 GB
+        # string) is capped by the bytes that exist instead of being allocated up front.
+        zipped = f.read(4) == b"PK\x03\x04"
+        f.seek(0)
+        source: str | io.BytesIO = str(path) if zipped else io.BytesIO(f.read())
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True, mmap=zipped)
+        obj = torch.load(source, map_location="cpu", weights_only=True, mmap=zipped)
     except pickle.UnpicklingError as e:
         raise FormatError(
             f"refused: this pickle needs more than tensors and plain containers ({_unpickler_reason(e)}); "
@@ -101,9 +107,9 @@ def lazy(name: str, shape: tuple[int, ...], dtype: str, load: Callable[[], torch
 
     def read() -> torch.Tensor:
         value = wrap_errors(path, f"tensor {name}", lambda: load().to(torch.float32).contiguous())
-        finite = torch.isfinite(value)
-        if not bool(finite.all()):
-            bad = value.numel() - int(finite.sum())
+        # min and max propagate NaN and show infinities: 13x cheaper than isfinite().all() on 28M floats
+        if value.numel() and not all(map(math.isfinite, map(float, torch.aminmax(value)))):
+            bad = value.numel() - int(torch.isfinite(value).sum())
             raise FormatError(f"tensor {name!r} holds {bad} NaN or infinite values (of {value.numel()})", path)
         return value
 
@@ -195,14 +201,17 @@ def finalize_args(args: ModelArgs, tensors: dict[str, LazyTensor], path: Path) -
 def _check_numbers(args: ModelArgs, path: Path) -> None:
     """Refuse configuration numbers the forward pass cannot use (NaN theta, negative eps, a llama3
     rope scaling whose frequency band is empty): they would give NaN logits, not an error."""
-    checks = [("rope_theta", args.rope_theta, 0.0), ("norm_eps", args.norm_eps, -1.0)]
     rs = args.rope_scaling
+    # (name, value, lower bound, whether the bound itself is allowed)
+    checks = [("rope_theta", args.rope_theta, 0.0, False), ("norm_eps", args.norm_eps, 0.0, True)]
     if rs is not None:
-        checks += [("rope_scaling.factor", rs.factor, 0.0), ("rope_scaling.low_freq_factor", rs.low_freq_factor, 0.0),
-                   ("rope_scaling.high_freq_factor", rs.high_freq_factor, rs.low_freq_factor),
-                   ("rope_scaling.original_max_position_embeddings", rs.original_max_position_embeddings, 0)]  # fmt: skip
-    for name, value, above in checks:
-        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > above):
+        checks += [("rope_scaling.factor", rs.factor, 0.0, False),
+                   ("rope_scaling.low_freq_factor", rs.low_freq_factor, 0.0, False),
+                   ("rope_scaling.high_freq_factor", rs.high_freq_factor, rs.low_freq_factor, False),
+                   ("rope_scaling.original_max_position_embeddings", rs.original_max_position_embeddings, 0, False)]
+    for name, value, low, inclusive in checks:
+        ok = isinstance(value, (int, float)) and math.isfinite(value) and (value >= low if inclusive else value > low)
+        if not ok:
             raise FormatError(f"invalid {name} {value!r}", path)
 
 

@@ -87,7 +87,7 @@ def read_safetensors_header(path: Path) -> tuple[dict[str, tuple[str, tuple[int,
         raw = f.read(n)
     try:
         header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError, JSONDecodeError, an int over 4300 digits
         raise FormatError(f"corrupt safetensors header ({safety.first_line(e)})", path) from None
     if not isinstance(header, dict):
         raise FormatError("corrupt safetensors header (not a JSON object)", path)

@@ -69,7 +69,7 @@ def read_json(path: Path, what: str = "JSON file") -> dict[str, Any]:
     raw = read_bytes(path, MAX_JSON_BYTES, what)
     try:
         value = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError, JSONDecodeError, an int over 4300 digits
         raise FormatError(f"{what} is not valid JSON ({first_line(e)})", path) from None
     if not isinstance(value, dict):
         raise FormatError(f"{what} is not a JSON object", path)

@@ -259,17 +259,32 @@ def _score(
 # -- comparing ----------------------------------------------------------------------------------
 
 # -- calibration: every number that turns canary agreement into a verdict --------------------------
-# Measured by ``python benchmarks/study_behaviour.py --optin`` (tables in that script's output; zoo of
-# tests/zoo.py; 2 CPU cores): PROVISIONAL, see the study.
+# Measured by ``python benchmarks/study_behaviour.py --optin`` (canaries v1; zoo of tests/zoo.py;
+# references = the shipped fingerprints; score = mean deep-tail correlation, see position_stats):
+#   text mode, SmolLM2 reference, descendants: ft-light 0.985, cpt 0.886, LoRA 0.868, Q8_0 0.999,
+#     Q4_0 0.802, vocab-ext 0.955, upscaled 0.763, averaged 0.734, noise 0.744, permuted/rotated
+#     1.000, heavy SFT (lr 1e-3) 0.505, pruned+healed 0.502 (the weakest);
+#   text mode, independent pairs (8): random init 0.015, from scratch -0.001, Qwen2.5-Coder 0.200,
+#     and with other references (scratch, Qwen) 0.011, -0.013, 0.208, 0.031, 0.209 (the strongest):
+#     mean 0.083, std 0.103;
+#   id mode, stories260K reference: fine-tuned 0.286, distilled student 0.205, permuted/rotated 1.000;
+#     independent pairs (7, incl. two seeds on the same data): mean 0.001, std 0.004, max 0.009.
 MIN_SHARED_KEYS = 32  # sampled keys both models know, for a position's tail correlation to count
 MIN_POSITIONS = 16  # positions with a tail correlation, for a verdict other than inconclusive
-#: Null distribution of the score (mean tail correlation) for independent models, per probing mode:
-#: Normal(mean, std). Text canaries: capable language models agree on much of any text; id probes
-#: (a tokenizer-less reference's own greedy sequences) are idiosyncratic.
-NULL = {"text": (0.18, 0.18), "ids": (0.02, 0.02)}
-#: No null is trusted to be narrower than this (few independent pairs were measurable).
+#: Share of a position's sampled keys, least likely first, that the tail correlation uses. The upper
+#: half of even a random sample holds tokens any competent model ranks alike; the lower half is where
+#: the weights' idiosyncrasy dominates. Measured (SmolLM2 reference): Qwen2.5-Coder 0.355 -> 0.200,
+#: heavy SFT 0.618 -> 0.505, pruned+healed 0.646 -> 0.502, 4-bit 0.883 -> 0.802 (all keys -> half).
+DEEP_TAIL = 0.5
+#: Null distribution of the score for independent models, per probing mode: Normal(mean, std), the
+#: independent pairs above. Text canaries: capable language models agree on part of any text (Qwen
+#: vs SmolLM2 0.20); id probes (a tokenizer-less reference's own greedy sequences) are idiosyncratic.
+NULL = {"text": (0.083, 0.103), "ids": (0.001, 0.004)}
+#: No null narrower than this is trusted: the id-mode spread (0.004) comes from 260K-parameter models
+#: only. With it, "imitates" needs 0.15 in id mode (distilled student 0.205).
 NULL_STD_FLOOR = 0.05
-#: z at or above which behaviour "imitates"; at or below which it is "independent".
+#: z at or above which behaviour "imitates" (text: score >= 0.39; weakest descendant 0.50, z = 4.1),
+#: at or below which it is "independent" (text: <= 0.29; strongest independent 0.21, z = 1.2).
 Z_IMITATES = 3.0
 Z_INDEPENDENT = 2.0
 
@@ -305,8 +320,9 @@ def position_stats(reference: ProbeResults, candidate: ProbeResults) -> dict[str
     """Per aligned position (reference order): ``top1`` (same most likely key), ``overlap`` (share of
     the reference's top-k keys in the candidate's top-k), ``js`` (Jensen-Shannon divergence in bits
     between the two distributions coarsened to the reference's top-k keys + "everything else") and
-    ``tail`` (Spearman correlation of the sampled keys' log-probabilities, each model's per-key mean
-    over positions removed first, so a shared unigram prior does not count as agreement).
+    ``tail`` (Spearman correlation of the log-probabilities of the sampled keys in the reference's
+    deep tail (the ``DEEP_TAIL`` least likely at that position), each model's per-key mean over
+    positions removed first, so a shared unigram prior does not count as agreement).
 
     Positions are matched by name; keys by bytes. ``position`` lists the matched names.
     """
@@ -319,6 +335,7 @@ def position_stats(reference: ProbeResults, candidate: ProbeResults) -> dict[str
     cand_tail = candidate.lookup(sample)[cand_rows]
     shared = np.isfinite(cand_tail).all(axis=0)  # keys the candidate knows at every position
     ref_tail, cand_tail = ref_tail[:, shared], cand_tail[:, shared]
+    deep = ref_tail <= np.quantile(ref_tail, DEEP_TAIL, axis=1, keepdims=True) if ref_tail.size else ref_tail > 0
     ref_tail -= ref_tail.mean(axis=0) if len(ref_rows) else 0
     cand_tail -= cand_tail.mean(axis=0) if len(ref_rows) else 0
     top_keys = sorted({reference.keys[i] for i in reference.topk[ref_rows].ravel().tolist()})
@@ -335,7 +352,8 @@ def position_stats(reference: ProbeResults, candidate: ProbeResults) -> dict[str
         out["js"].append(_js_bits(np.append(p, max(0.0, 1 - p.sum())), np.append(q, max(0.0, 1 - q.sum()))))
     n_shared = int(shared.sum())
     for j in range(len(ref_rows)):
-        out["tail"].append(_spearman(ref_tail[j], cand_tail[j]) if n_shared >= MIN_SHARED_KEYS else float("nan"))
+        d = deep[j]
+        out["tail"].append(_spearman(ref_tail[j, d], cand_tail[j, d]) if n_shared >= MIN_SHARED_KEYS else float("nan"))
     stats = {key: np.array(v, dtype=np.float64) for key, v in out.items()}
     stats["n_shared"] = np.array([n_shared])
     stats["row"] = np.array(ref_rows, dtype=np.int64)

@@ -8,8 +8,9 @@ Pipeline (reference A, candidate B):
    ``Pᵀ M P`` (:mod:`provenance.evidence.invariants`). That is all a fingerprint needs to carry.
 2. **Align the residual bases** (:mod:`provenance.evidence.alignment`): orthogonal Procrustes on the
    anchors B shares with A, checked on held-out anchors. It undoes permutations, sign flips,
-   rotations (after gains are folded) and scale. When widths agree, the identity map is tried too,
-   so a descendant whose tokenizer was swapped but whose weights were not still lines up.
+   rotations (after gains are folded) and scale. When widths agree and the fit is poor, the
+   identity map is tried too, so a descendant whose tokenizer was swapped (no shared anchors) but
+   whose weights were not rotated still lines up.
 3. **Compare every layer with every layer**: cosine of the invariants of A layer i and B layer j
    (probed with ``Qᵀ P``), averaged over the four kinds, after removing from each model the part
    its layers share (:func:`~provenance.evidence.invariants.centre_layers`: what models trained on
@@ -146,6 +147,9 @@ class WeightSketch:
                     raise FormatError(f"weight sketch array {name} missing or not {np.dtype(dtype)}{shape}")
             if off[0] != 0 or np.any(np.diff(off) < 0) or off[-1] != raw.shape[0]:
                 raise FormatError("weight sketch: anchor offsets out of range")
+            ids = arrays["anchor_ids"]
+            if n and (ids.min() < 0 or ids.max() >= int(header["vocab_size"])):
+                raise FormatError("weight sketch: anchor ids outside the vocabulary")
             for name in ("embed", "probe", "invariants", "head", "final_norm"):
                 if name in arrays and not np.all(np.isfinite(arrays[name])):
                     raise FormatError(f"weight sketch array {name} holds non-finite values")
@@ -346,8 +350,8 @@ def compare_to_sketch(cand: Checkpoint, ref: WeightSketch, progress: Progress | 
         bases.append(("procrustes", torch.from_numpy(alignment.q).T @ probe))
     else:
         notes.append(f"fewer than {cal.MIN_ANCHORS} shared anchor tokens: residual bases not aligned")
-    if args.dim == ref.dim:
-        bases.append(("identity", probe))
+    if args.dim == ref.dim and (alignment is None or alignment.heldout_cosine < cal.ALIGNED_HELDOUT):
+        bases.append(("identity", probe))  # e.g. a swapped tokenizer over unrotated weights
     evidence: list[Evidence] = []
     if not bases:
         notes.append("widths differ and no shared tokens: layers cannot be put in one basis")

@@ -68,8 +68,9 @@ def test_smollm2_sketch_is_small_and_round_trips():
         lambda a, h: h.__setitem__("version", 99),
         lambda a, h: h.pop("dim"),
         lambda a, h: a.pop("probe"),
+        lambda a, h: a["anchor_ids"].__setitem__(0, -1),
     ],
-    ids=["short-invariants", "wrong-dtype", "offsets", "non-finite", "version", "no-dim", "no-probe"],
+    ids=["short-invariants", "wrong-dtype", "offsets", "non-finite", "version", "no-dim", "no-probe", "bad-id"],
 )
 def test_malformed_sketch_is_a_format_error(mutate):
     arrays, header = _sketch("stories260k").to_arrays()

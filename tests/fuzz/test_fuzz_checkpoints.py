@@ -17,7 +17,13 @@ from provenance.checkpoint import open_checkpoint
 from provenance.inspect import describe_checkpoint
 from tests.fuzz.conftest import seed
 from tests.fuzz.harness import fuzz_settings, survives
-from tests.fuzz.mutators import Field, dump_json, mutate_bytes, mutate_json_text, mutate_tree
+from tests.fuzz.mutators import (
+    Field,
+    dump_json,
+    mutate_bytes,
+    mutate_json_text,
+    mutate_tree,
+)
 from tests.hostile import corpus
 
 pytestmark = pytest.mark.fuzz

@@ -31,7 +31,7 @@ def parts() -> tuple[dict, dict, bytes]:
 
 def assemble(doc_text: str, entries: object, data: bytes) -> bytes:
     tensors = entries if isinstance(entries, dict) else {"entries": entries}
-    header = json.dumps({"__metadata__": {META_KEY: doc_text}, **tensors}).encode("utf-8", "surrogatepass")
+    header = dump_json({"__metadata__": {META_KEY: doc_text}, **tensors}).encode("utf-8", "surrogatepass")
     return struct.pack("<Q", len(header)) + header + data
 
 

@@ -4,7 +4,6 @@ tokenizer.bin and GGUF tokenizer metadata."""
 
 from __future__ import annotations
 
-import json
 import shutil
 import struct
 from functools import cache

@@ -47,9 +47,10 @@ def _run(kind: str, path: Path) -> None:
 def main() -> None:
     cases = json.loads(Path(sys.argv[1]).read_text())
     budget = int(sys.argv[2]) << 20
-    import provenance.checkpoint  # noqa: F401  (imports first: the cap is on top of them)
-    import provenance.fingerprint  # noqa: F401
-    import provenance.inspect  # noqa: F401
+    # imports first: the cap is set on top of what they take
+    import provenance.checkpoint
+    import provenance.fingerprint
+    import provenance.inspect
     import provenance.tokenizer_gguf  # noqa: F401
 
     _, hard = resource.getrlimit(resource.RLIMIT_AS)

@@ -20,7 +20,14 @@ from safetensors.torch import save_file
 from provenance.checkpoint import open_checkpoint
 from provenance.checkpoint.export import save_hf, save_llama2c, save_meta
 from provenance.checkpoint.gguf import read_header
-from provenance.tokenizer_gguf import CONTROL, NORMAL, USER_DEFINED, byte_level_bpe, pre_tokenizer_for, sentencepiece_bpe
+from provenance.tokenizer_gguf import (
+    CONTROL,
+    NORMAL,
+    USER_DEFINED,
+    byte_level_bpe,
+    pre_tokenizer_for,
+    sentencepiece_bpe,
+)
 from tests.models import SHARED, fetch, stories260k
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from provenance.checkpoint import detect_format, open_checkpoint
-from provenance.errors import FormatError
+from provenance.errors import FormatError, UnsupportedError
 from provenance.fingerprint import Fingerprint, read_header
 from provenance.inspect import describe_checkpoint
 from provenance.tokenizer import load_tokenizer
@@ -82,6 +82,17 @@ def test_config_token_ids_that_are_not_ids(hf_folder: Path) -> None:
 
 def test_integers_beyond_the_conversion_limit(hf_folder: Path, tmp_path: Path) -> None:
     """json.loads raises a plain ValueError (not JSONDecodeError) for ints over 4300 digits."""
+    cfg = (hf_folder / "config.json").read_text()
+    (hf_folder / "config.json").write_text(cfg.replace('"vocab_size": 512', '"vocab_size": ' + "7" * 5000))
+    with pytest.raises(FormatError, match="config.json is not valid JSON"):
+        open_checkpoint(hf_folder)
+    (hf_folder / "config.json").write_text(cfg)
+    target = hf_folder / "model.safetensors"
+    header, data = _header(target)
+    text = json.dumps(header).encode().replace(b'"format": "pt"', b'"format": ' + b"7" * 5000)
+    target.write_bytes(struct.pack("<Q", len(text)) + text + data)
+    with pytest.raises(FormatError, match="corrupt safetensors header"):
+        open_checkpoint(hf_folder)
     (hf_folder / "tokenizer_config.json").write_text('{"bos_token": ' + "7" * 5000 + "}")
     with pytest.raises(FormatError, match="not valid JSON"):
         load_tokenizer(hf_folder)
@@ -118,3 +129,46 @@ def test_sentencepiece_piece_that_is_not_utf8(tmp_path: Path) -> None:
     path.write_bytes(bytes(raw))
     with pytest.raises(FormatError, match="not valid UTF-8"):
         load_tokenizer(path)
+
+
+def test_messages_quoting_file_content_stay_on_one_line(tmp_path: Path) -> None:
+    """File content with newlines reached messages verbatim (a PEFT type, a safetensors error quoting a dtype)."""
+    lora = corpus.stories_lora(tmp_path / "lora")
+    cfg = json.loads((lora / "adapter_config.json").read_text())
+    (lora / "adapter_config.json").write_text(json.dumps({**cfg, "peft_type": "\n"}))
+    with pytest.raises(UnsupportedError) as err:
+        open_checkpoint(lora)
+    assert "\n" not in str(err.value) and "PEFT type '\\n'" in str(err.value)
+    header, data = _header(corpus.fingerprint_path())
+    text = json.dumps({"__metadata__": header["__metadata__"], "entries": ["\n---\n"]}).encode()
+    fp = tmp_path / "lines.fingerprint.safetensors"
+    fp.write_bytes(struct.pack("<Q", len(text)) + text + data)
+    with pytest.raises(FormatError, match="unreadable fingerprint tensors") as err:
+        Fingerprint.load(fp)
+    assert "\n" not in str(err.value)
+
+
+def test_legacy_pickle_claiming_a_4gb_string(tmp_path: Path) -> None:
+    """A 168-byte legacy torch file whose pickle claims a string of ~4 GB: torch's reader allocated
+    the claimed length up front (MemoryError under the fuzz memory cap)."""
+    from tests.fuzz.harness import bounded
+
+    folder = corpus.stories_meta(tmp_path / "meta")
+    raw = bytearray((folder / "consolidated.00.pth").read_bytes()[:172])
+    raw[0:43] = raw[133:176]  # the fuzz case: truncated, then a splice over the zip signature
+    (folder / "consolidated.00.pth").write_bytes(bytes(raw))
+    with bounded(), pytest.raises(FormatError, match="not a readable torch archive"):
+        open_checkpoint(folder)
+
+
+@pytest.mark.parametrize("number", ["Infinity", "NaN", "-Infinity", "1e999"])
+def test_fingerprint_document_with_non_finite_numbers(number: str, tmp_path: Path) -> None:
+    """``checkpoint.format: Infinity`` loaded, then could not be written back (or compared) anywhere."""
+    header, data = _header(corpus.fingerprint_path())
+    doc = header["__metadata__"]["provenance.fingerprint"]
+    header["__metadata__"]["provenance.fingerprint"] = doc.replace('"format":"', f'"junk":{number},"format":"', 1)
+    text = json.dumps(header).encode()
+    fp = tmp_path / "inf.fingerprint.safetensors"
+    fp.write_bytes(struct.pack("<Q", len(text)) + text + data)
+    with pytest.raises(FormatError, match="not JSON"):
+        Fingerprint.load(fp)
