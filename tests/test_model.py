@@ -382,3 +382,23 @@ def test_qwen25_coder_matches_transformers_and_writes_code() -> None:
     prompt = tok.encode(tok.apply_chat_template(chat), add_bos=False)
     text = tok.decode(greedy_generate(ours, prompt, 40, eos_id=tok.token_to_id("<|im_end|>")))
     assert "def " in text and "return" in text
+
+
+def test_stories260k_from_llama2c_matches_transformers() -> None:
+    """The real llama2.c model (Meta-interleaved rotary on disk) runs like transformers on the same weights."""
+    from tests.models import stories260k
+
+    path = stories260k() or pytest.skip("../shared (stories260K) absent")
+    with open_checkpoint(path) as ckpt:
+        args = ckpt.args
+        state = dict(ckpt.items())
+        ours = Transformer.from_checkpoint(ckpt).eval()
+    cfg = transformers.LlamaConfig(**{k: v for k, v in args.to_hf_config().items() if k != "architectures"})
+    ref = transformers.LlamaForCausalLM(cfg).eval()
+    ref.load_state_dict(state, strict=False)
+    if args.tie_embeddings:
+        ref.tie_weights()
+    tokens = torch.randint(0, args.vocab_size, (2, 96), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        delta = (ours(tokens).logits - ref(tokens).logits).abs().max().item()
+    assert delta <= TOL, delta
