@@ -17,10 +17,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from provenance.errors import UnsupportedError  # noqa: E402
-from provenance.evidence.behaviour import ProbeResults, compare_behaviour, without_path  # noqa: E402
-from tests.behaviour_runs import SMOL_FP, STORIES_FP, live, reference  # noqa: E402
-from tests.zoo import ENTRIES  # noqa: E402
+from provenance.errors import UnsupportedError
+from provenance.evidence.behaviour import ProbeResults, compare_behaviour, without_path
+from tests.behaviour_runs import SMOL_FP, STORIES_FP, live, reference
+from tests.zoo import ENTRIES
 
 KINDS = ("text", "identity", "knowledge", "chat", "random", "ids")
 

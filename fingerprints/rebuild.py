@@ -16,10 +16,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from anywhere: the repo root holds provenance/ and tests/
 
-from provenance.checkpoint import open_checkpoint  # noqa: E402
-from provenance.fingerprint import SUFFIX, Fingerprint  # noqa: E402
-from provenance.registry import slug  # noqa: E402
-from tests.models import fetch, stories260k  # noqa: E402
+from provenance.checkpoint import open_checkpoint
+from provenance.fingerprint import SUFFIX, Fingerprint
+from provenance.registry import slug
+from tests.models import fetch, stories260k
 
 # name, family, license, source, how to get the file
 SHIPPED = [

@@ -241,7 +241,7 @@ class Fingerprint:
         try:
             with safetensors.safe_open(str(path), framework="numpy") as f:
                 arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no items())
-        except Exception as e:  # safetensors raises its own error types and OSError/ValueError
+        except (safetensors.SafetensorError, OSError, ValueError, MemoryError) as e:
             raise FormatError(f"unreadable fingerprint tensors: {' '.join(str(e).split())[:300]}", path) from None
         try:
             return _from_doc(doc, arrays)
@@ -472,6 +472,13 @@ def _tokenizer_from(t: dict[str, Any], arrays: dict[str, np.ndarray]) -> Tokeniz
     return info
 
 
+def _checkpoint_from(v: Any) -> dict[str, Any]:
+    if not isinstance(v, dict) or set(v) != {"format", "quantization", "n_params"}:
+        raise TypeError("checkpoint needs exactly format, quantization and n_params")
+    _opt_str(v["format"]), _opt_str(v["quantization"]), _int(v["n_params"])
+    return v
+
+
 def _files_from(v: Any) -> list[dict[str, Any]]:
     if not isinstance(v, list):
         raise TypeError("files must be a list")
@@ -503,7 +510,7 @@ def _from_doc(doc: dict[str, Any], arrays: dict[str, np.ndarray]) -> Fingerprint
         tool=str(_opt_str(ident["tool"])),
         created=_opt_str(ident["created"]),
         files=_files_from(doc["files"]),
-        checkpoint=dict(doc["checkpoint"]),
+        checkpoint=_checkpoint_from(doc["checkpoint"]),
         args=_args_from(doc["arch"]),
         declared=dict(doc["declared"]),
         tokenizer=None if doc["tokenizer"] is None else _tokenizer_from(doc["tokenizer"], arrays),

@@ -87,24 +87,26 @@ def slug(name: str) -> str:
 
 def _entry(path: Path, origin: str) -> Entry:
     doc = read_header(path)
-    ident = doc.get("identity") or {}
-    arch = doc.get("arch") or {}
-    ckpt = doc.get("checkpoint") or {}
+    ident, arch, ckpt = doc.get("identity"), doc.get("arch") or {}, doc.get("checkpoint") or {}
     if not isinstance(ident, dict) or not isinstance(arch, dict) or not isinstance(ckpt, dict):
         raise FormatError("invalid fingerprint identity", path)
-    name = ident.get("name")
-    if not isinstance(name, str):
-        raise FormatError("fingerprint has no name", path)
+
+    def field(d: dict[str, Any], key: str, kind: type, required: bool = False) -> Any:
+        v = d.get(key)
+        if (v is None and required) or (v is not None and (not isinstance(v, kind) or isinstance(v, bool))):
+            raise FormatError(f"fingerprint field {key!r} is missing or not a {kind.__name__}", path)
+        return v
+
     return Entry(
-        name=name,
-        family=ident.get("family"),
-        license=ident.get("license"),
-        source=ident.get("source"),
+        name=field(ident, "name", str, required=True),
+        family=field(ident, "family", str),
+        license=field(ident, "license", str),
+        source=field(ident, "source", str),
         path=path,
         origin=origin,
-        arch=arch.get("arch"),
-        n_params=ckpt.get("n_params"),
-        vocab_size=arch.get("vocab_size"),
+        arch=field(arch, "arch", str),
+        n_params=field(ckpt, "n_params", int),
+        vocab_size=field(arch, "vocab_size", int),
         has_weights=doc.get("weights") is not None,
         has_behaviour=doc.get("behaviour") is not None,
         size=path.stat().st_size,

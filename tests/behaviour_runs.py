@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import itertools
 import json
 from pathlib import Path
 
@@ -66,7 +67,7 @@ def _load(path: Path) -> ProbeResults:
     z = np.load(path)
     meta = json.loads(str(z["meta"]))
     raw, off = z["keys"].tobytes(), z["offsets"].tolist()
-    keys = [raw[a:b] for a, b in zip(off[:-1], off[1:])]
+    keys = [raw[a:b] for a, b in itertools.pairwise(off)]
     return ProbeResults(meta["v"], meta["positions"], meta["kinds"], keys, z["topk"], z["topk_lp"], z["sample"],
                         z["sample_lp"], mode=meta["mode"], prompts=z["prompts"], full=z["full"])
 

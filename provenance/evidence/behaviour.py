@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
-from scipy.stats import norm, rankdata
 import torch
+from scipy.stats import norm, rankdata
 
 from provenance.canaries import (
     CanarySet,

@@ -17,7 +17,6 @@ from provenance.evidence.behaviour import candidate_results, compare_behaviour, 
 from tests.behaviour_runs import SMOL_FP, STORIES_FP, live, reference
 from tests.models import fetch, stories260k
 
-
 # -- the canary set -------------------------------------------------------------------------------
 
 def test_canary_set_is_pinned_and_complete() -> None:
@@ -102,7 +101,7 @@ def test_text_prefixes_share_one_run_and_padding_changes_nothing() -> None:
     ckpt = open_checkpoint(fetch("smollm2"))
     rendered = [r for r in canaries.render(canaries.load_canaries(), ckpt.tokenizer)
                 if r.probe.id.startswith("text/science@") or r.probe.id == "chat/name"]
-    seqs, where = _schedule(rendered)
+    seqs, _ = _schedule(rendered)
     assert len(rendered) == 4 and len(seqs) == 2  # the cuts ride on the whole paragraph
     model = Transformer.from_checkpoint(ckpt)
     keys, key_of = _key_index(canaries.vocabulary_keys(ckpt.tokenizer))
