@@ -10,7 +10,9 @@ and everything built from it. Lineage tests use::
 
 ``zoo_model`` returns what ``open_checkpoint`` takes: the folder, or the ``.gguf`` file of GGUF
 entries; for the bases ``smollm2`` / ``stories260k`` and the opt-in families it returns the original
-file. Build everything ahead of the tests with ``python -m tests.zoo build --all``.
+file. Build everything ahead of the tests with ``python -m tests.zoo build --all`` (8 min on two idle
+cores; ``PROVENANCE_ZOO_THREADS=1`` is faster on a busy shared machine). Weights and manifests are
+byte-identical between builds with the same thread count; stories260K entries always use one thread.
 """
 
 from __future__ import annotations
