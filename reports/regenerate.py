@@ -30,11 +30,14 @@ sys.path.insert(0, str(ROOT))
 from rich.console import Console
 
 from provenance.cli import terminal
-from provenance.report import Format, Report, ReportMeta, generated_at, render
+from provenance.report import Format, Report, ReportMeta, render
 
 EXAMPLES = ROOT / "reports" / "examples"
 SCREENSHOT = ROOT / "reports" / "screenshot-audit.png"
 EPOCH = "1767225600"  # 2026-01-01T00:00:00Z, the stated generation time of every example
+# the same instant as report text; set here rather than through os.environ so importing this module
+# (the example tests do) never changes the environment of the process
+GENERATED_AT = "2026-01-01T00:00:00Z"
 TEXT_WIDTH = 100
 SMOL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DESCENDANT = "smol-pruned"  # 2 of 30 layers dropped: the compare shows an A x B layer heatmap
@@ -50,12 +53,11 @@ EXAMPLE_ARGS: dict[str, tuple[list[str], str, str]] = {
 def outputs(name: str, body: dict[str, Any]) -> dict[str, str]:
     """Every format of one example: file name -> content. Each file records the command that makes it."""
     args, base, default = EXAMPLE_ARGS[name]
-    os.environ["SOURCE_DATE_EPOCH"] = EPOCH
     out = {}
     for fmt in Format:
         fname = name + fmt.suffix
         # the scratch folder the models ran in is gone: the anchors are named, not looked up
-        meta = ReportMeta(("provenance", *args, "--format", fmt.value, "-o", fname), generated_at(), base, default)
+        meta = ReportMeta(("provenance", *args, "--format", fmt.value, "-o", fname), GENERATED_AT, base, default)
         report = Report(body["kind"], body, meta)
         if fmt is Format.TEXT:
             buf = io.StringIO()
