@@ -29,13 +29,14 @@ from typing import Any
 
 from provenance.checkpoint import open_checkpoint
 from provenance.checkpoint.base import Checkpoint
-from provenance.compare import CompareResult, compare
-from provenance.errors import ProvenanceError, UnsupportedError
+from provenance.compare import CompareResult, compare_sketches
+from provenance.errors import ProvenanceError
 from provenance.evidence import Evidence
 from provenance.evidence.architecture import architecture_evidence
-from provenance.evidence.behaviour import BehaviourResult, ProbeResults, candidate_results, compare_behaviour
+from provenance.evidence.behaviour import BehaviourResult, ProbeResults, behaviour_against
 from provenance.evidence.metadata import metadata_evidence
 from provenance.evidence.tokenizer import tokenizer_evidence
+from provenance.evidence.weights import WeightSketch
 from provenance.fingerprint import Fingerprint
 from provenance.inspect import describe_checkpoint
 from provenance.license_text import notice_license, recognise_file
@@ -132,8 +133,11 @@ def audit(
     registry_dir: str | Path | None = None,
     behaviour: bool = True,
     progress: Progress | None = None,
+    device: str = "cpu",
 ) -> AuditResult:
-    """Audit ``model`` against the shipped and user registries (see the module docstring for rules)."""
+    """Audit ``model`` against the shipped and user registries (see the module docstring for rules).
+
+    ``device`` is where the behavioural probes run (``cpu``, ``cuda``)."""
     ckpt = model if isinstance(model, Checkpoint) else open_checkpoint(model)
     kn = load_knowledge()
     notes: list[str] = []
@@ -143,7 +147,7 @@ def audit(
         weak.append(architecture_evidence(ckpt.args, kn))
     weak.append(tokenizer_evidence(ckpt.tokenizer, kn))
 
-    refs = _check_references(ckpt, registry_dir, behaviour, progress, notes)
+    refs = _check_references(ckpt, registry_dir, behaviour, progress, device)
     derived = sorted((r for r in refs if r.weights and r.weights.verdict == "derived"),
                      key=lambda r: (-r.weights.score, r.name))  # type: ignore[union-attr]
     imitated = sorted((r for r in refs if r.behaviour and r.behaviour.verdict == "imitates"),
@@ -234,29 +238,29 @@ def _tag(e: Evidence, ref: str) -> Evidence:
 
 
 def _check_references(
-    ckpt: Checkpoint, registry_dir: str | Path | None, behaviour: bool, progress: Progress | None, notes: list[str]
+    ckpt: Checkpoint, registry_dir: str | Path | None, behaviour: bool, progress: Progress | None,
+    device: str = "cpu",
 ) -> list[ReferenceCheck]:
-    out: list[ReferenceCheck] = []
-    probes: dict[tuple[str, str, bytes], ProbeResults] = {}
     entries = list_entries(registry_dir)
+    sketches: dict[int, WeightSketch] = {}
+    probes: list[tuple[str, ProbeResults]] = []  # references with canary results, for one behaviour pass
     for i, entry in enumerate(entries):
         if progress:
-            progress(f"checking {entry.name}", i, len(entries))
+            progress(f"loading {entry.name}", i, len(entries))
         fp = Fingerprint.load(entry.path)
-        weights = compare(fp.weights, ckpt, progress=progress) if fp.weights is not None else None
-        beh = None
-        if behaviour and fp.behaviour is not None and ckpt.args is not None and ckpt.args.runnable:
-            key = (fp.behaviour.canary_version, fp.behaviour.mode, fp.behaviour.prompts.tobytes())
-            try:
-                if key not in probes:
-                    probes[key] = candidate_results(ckpt, fp.behaviour, progress=progress)
-                beh = compare_behaviour(fp.behaviour, probes[key], entry.name)
-            except UnsupportedError as e:
-                notes.append(f"behaviour vs {entry.name} not measured: {e}")
-        out.append(ReferenceCheck(entry.name, entry.family, entry.license, entry.origin, weights, beh))
+        if fp.weights is not None:
+            sketches[i] = fp.weights
+        if fp.behaviour is not None:
+            probes.append((entry.name, fp.behaviour))
+    # one pass over the candidate's tensors serves every reference
+    results = dict(zip(sketches, compare_sketches(list(sketches.values()), ckpt, progress))) if sketches else {}
+    beh: dict[str, BehaviourResult] = {}
+    if behaviour and probes and ckpt.args is not None and ckpt.args.runnable:
+        beh = {r.reference: r for r in behaviour_against(ckpt, probes, progress, device)}
     if progress:
         progress("references checked", len(entries), len(entries))
-    return out
+    return [ReferenceCheck(e.name, e.family, e.license, e.origin, results.get(i), beh.get(e.name))
+            for i, e in enumerate(entries)]
 
 
 def _meta_release_of(ref: ReferenceCheck, kn: Knowledge) -> str | None:

@@ -23,7 +23,7 @@ from provenance.evidence.weights import (
     WeightResult,
     WeightSketch,
     compare_checkpoints,
-    compare_to_sketch,
+    compare_to_sketches,
 )
 
 
@@ -65,8 +65,10 @@ class CompareResult:
 
     ``score`` is in [0, 1] (higher = more related); ``p_value`` is the chance an independent pair
     scores this high under the calibrated null (``None`` when no comparison was possible);
-    ``layers`` lists each layer's best partner (A layer -> B layer); ``alignment`` says which
-    residual map was recovered and how well it fits held-out tokens.
+    ``layers`` lists each layer's best partner (A layer -> B layer); ``layer_matrix`` holds the
+    similarity of every A layer with every B layer (the heatmap of the HTML report; ``None`` when no
+    comparison was possible); ``alignment`` says which residual map was recovered and how well it
+    fits held-out tokens.
     """
 
     verdict: str  # derived | independent | inconclusive
@@ -78,6 +80,7 @@ class CompareResult:
     a: ModelInfo
     b: ModelInfo
     notes: list[str] = field(default_factory=list)
+    layer_matrix: list[list[float]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict with a stable key order (same inputs, same bytes)."""
@@ -89,6 +92,7 @@ class CompareResult:
             "b": self.b.to_dict(),
             "alignment": self.alignment,
             "layers": [m.to_dict() for m in self.layers],
+            "layer_matrix": self.layer_matrix,
             "evidence": [e.to_dict() for e in self.evidence],
             "notes": list(self.notes),
         }
@@ -98,8 +102,9 @@ def _from_weights(r: WeightResult, a: ModelInfo, b: ModelInfo) -> CompareResult:
     align: dict[str, Any] = {"basis": r.basis}
     if r.alignment is not None:
         align.update(r.alignment.to_dict())
+    matrix = [[round(float(v), 6) for v in row] for row in r.similarity] if r.layers else None
     return CompareResult(r.verdict, r.p_value, min(max(r.score, 0.0), 1.0), r.layers, align, r.evidence, a, b,
-                         r.notes)
+                         r.notes, matrix)
 
 
 def _not_comparable(reason: str, a: ModelInfo, b: ModelInfo) -> CompareResult:
@@ -118,13 +123,9 @@ def compare(a: str | Path | Checkpoint | WeightSketch, b: str | Path | Checkpoin
     ``inconclusive`` result that says why.
     """
     cb = b if isinstance(b, Checkpoint) else open_checkpoint(b)
-    info_b = ModelInfo.of(cb)
     if isinstance(a, WeightSketch):
-        info_a = ModelInfo.of_sketch(a)
-        try:
-            return _from_weights(compare_to_sketch(cb, a, progress), info_a, info_b)
-        except UnsupportedError as e:
-            return _not_comparable(str(e), info_a, info_b)
+        return compare_sketches([a], cb, progress)[0]
+    info_b = ModelInfo.of(cb)
     ca = a if isinstance(a, Checkpoint) else open_checkpoint(a)
     info_a = ModelInfo.of(ca)
     notes = []
@@ -142,3 +143,13 @@ def compare(a: str | Path | Checkpoint | WeightSketch, b: str | Path | Checkpoin
         return _not_comparable(str(e), info_a, info_b)
     result.notes[:0] = notes
     return result
+
+
+def compare_sketches(refs: list[WeightSketch], b: Checkpoint, progress: Progress | None = None) -> list[CompareResult]:
+    """Compare candidate ``b`` with every reference sketch (the audit's registry), reading ``b`` once."""
+    info_b = ModelInfo.of(b)
+    try:
+        results = compare_to_sketches(b, refs, progress)
+    except UnsupportedError as e:
+        return [_not_comparable(str(e), ModelInfo.of_sketch(r), info_b) for r in refs]
+    return [_from_weights(r, ModelInfo.of_sketch(ref), info_b) for r, ref in zip(results, refs)]

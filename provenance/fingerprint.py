@@ -121,11 +121,13 @@ class Fingerprint:
         progress: Progress | None = None,
         behaviour: bool = True,
         weights: bool = True,
+        device: str = "cpu",
     ) -> Fingerprint:
         """Fingerprint ``ckpt``: hashes, architecture, tokenizer, weight sketch and canary results.
 
         Parts that cannot be computed (no forward pass for the architecture, no tokenizer) are left
-        ``None`` with a note. ``progress(stage, done, total)`` is called as work proceeds.
+        ``None`` with a note. ``progress(stage, done, total)`` is called as work proceeds;
+        ``device`` is where the canary probes run.
         """
         notes: list[str] = []
         files = []
@@ -153,7 +155,7 @@ class Fingerprint:
             fp.weights = _weight_sketch(ckpt, progress, notes)
         if behaviour:
             try:
-                fp.behaviour = run_canaries(ckpt, progress=progress).compact()
+                fp.behaviour = run_canaries(ckpt, progress=progress, device=device).compact()
             except UnsupportedError as e:
                 notes.append(f"behaviour not measured: {without_path(e)}")
         return fp

@@ -35,8 +35,11 @@ def compare_models(
     behaviour: bool = True,
     neurons: bool = True,
     progress: Progress | None = None,
+    device: str = "cpu",
 ) -> dict[str, Any]:
-    """The compare report body (JSON contract): weight verdict and evidence, plus behaviour when runnable."""
+    """The compare report body (JSON contract): weight verdict and evidence, plus behaviour when runnable.
+
+    ``device`` is where the behavioural probes run (``cpu``, ``cuda``)."""
     if is_fingerprint(a) and is_fingerprint(b):
         raise ProvenanceError("both sides are fingerprints: a comparison needs the weights of at least one model")
     if is_fingerprint(b):
@@ -50,11 +53,11 @@ def compare_models(
                 raise ProvenanceError("fingerprint holds no weight sketch", a)
             result = compare(fp.weights, cand, progress=progress)
             result.a.path = str(a)
-            beh = _behaviour_vs_fingerprint(fp, cand, progress, notes) if behaviour else None
+            beh = _behaviour_vs_fingerprint(fp, cand, progress, notes, device) if behaviour else None
         else:
             with open_checkpoint(a) as ref:
                 result = compare(ref, cand, progress=progress, neurons=neurons)
-                beh = _behaviour_pair(ref, cand, progress, notes) if behaviour else None
+                beh = _behaviour_pair(ref, cand, progress, notes, device) if behaviour else None
     finally:
         cand.close()
     return body(result, beh, notes)
@@ -79,22 +82,23 @@ def behaviour_summary(b: BehaviourResult | None) -> dict[str, Any] | None:
 
 
 def _behaviour_vs_fingerprint(fp: Fingerprint, cand: Checkpoint, progress: Progress | None,
-                              notes: list[str]) -> BehaviourResult | None:
+                              notes: list[str], device: str) -> BehaviourResult | None:
     if fp.behaviour is None:
         notes.append("behaviour not compared: the fingerprint holds no canary results")
         return None
     try:
-        return compare_behaviour(fp.behaviour, candidate_results(cand, fp.behaviour, progress), fp.name)
+        return compare_behaviour(fp.behaviour, candidate_results(cand, fp.behaviour, progress, device), fp.name)
     except UnsupportedError as e:
         notes.append(f"behaviour not compared: {e}")
         return None
 
 
 def _behaviour_pair(ref: Checkpoint, cand: Checkpoint, progress: Progress | None,
-                    notes: list[str]) -> BehaviourResult | None:
+                    notes: list[str], device: str) -> BehaviourResult | None:
     try:
-        ref_probes: ProbeResults = run_canaries(ref, progress=progress)
-        return compare_behaviour(ref_probes, candidate_results(cand, ref_probes, progress), str(ref.path.name))
+        ref_probes: ProbeResults = run_canaries(ref, progress=progress, device=device)
+        cand_probes = candidate_results(cand, ref_probes, progress, device)
+        return compare_behaviour(ref_probes, cand_probes, str(ref.path.name))
     except UnsupportedError as e:
         notes.append(f"behaviour not compared: {e}")
         return None

@@ -156,8 +156,11 @@ def add(
     registry_dir: str | Path | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
+    device: str = "cpu",
 ) -> Entry:
-    """Fingerprint the local model at ``model`` and store it in the user registry as ``name``."""
+    """Fingerprint the local model at ``model`` and store it in the user registry as ``name``.
+
+    ``device`` is where the canary probes run (``cuda`` makes a 7B reference quick)."""
     folder = user_dir(registry_dir)
     target = folder / f"{slug(name)}{SUFFIX}"
     for e in list_entries(registry_dir):
@@ -168,7 +171,8 @@ def add(
                                   ("" if e.origin == "shipped" else "; pass overwrite to replace it"))
     with open_checkpoint(model) as ckpt:
         fp = Fingerprint.from_checkpoint(
-            ckpt, name=name, family=family, license=license, source=source or str(model), progress=progress
+            ckpt, name=name, family=family, license=license, source=source or str(model), progress=progress,
+            device=device,
         )
     folder.mkdir(parents=True, exist_ok=True)
     fp.save(target)

@@ -33,7 +33,6 @@ from provenance.cli import terminal
 from provenance.report import Format, Report, ReportMeta, render
 
 EXAMPLES = ROOT / "reports" / "examples"
-SCREENSHOT = ROOT / "reports" / "screenshot-audit.png"
 EPOCH = "1767225600"  # 2026-01-01T00:00:00Z, the stated generation time of every example
 # the same instant as report text; set here rather than through os.environ so importing this module
 # (the example tests do) never changes the environment of the process
@@ -47,6 +46,12 @@ DESCENDANT = "smol-pruned"  # 2 of 30 layers dropped: the compare shows an A x B
 EXAMPLE_ARGS: dict[str, tuple[list[str], str, str]] = {
     "audit-smollm2": (["audit", SMOL_FILE], ".", SMOL_FILE),
     f"compare-smollm2-{DESCENDANT}": (["compare", SMOL_FILE, DESCENDANT], DESCENDANT, "config.json"),
+}
+#: example -> the screenshot of its HTML page in reports/ and the window height that frames it (the
+#: compare page down to the end of its A x B heatmap); PNGs stay under 300 kB for the README
+SCREENSHOTS: dict[str, tuple[Path, int]] = {
+    "audit-smollm2": (ROOT / "reports" / "screenshot-audit.png", 1600),
+    f"compare-smollm2-{DESCENDANT}": (ROOT / "reports" / "screenshot-compare.png", 2080),
 }
 
 
@@ -101,8 +106,9 @@ def run_models(names: list[str]) -> dict[str, dict[str, Any]]:
         return {name: run_cli(EXAMPLE_ARGS[name][0], scratch) for name in names}
 
 
-def screenshot(html_file: Path, png: Path) -> bool:
-    """Render ``html_file`` with headless Chromium into ``png`` (False when Chromium is missing)."""
+def screenshot(html_file: Path, png: Path, height: int = 1600) -> bool:
+    """Render ``html_file`` with headless Chromium into a ``png`` 1200 pixels wide and ``height`` high
+    (False when Chromium is missing)."""
     exe = shutil.which("chromium") or shutil.which("chromium-browser")
     if exe is None:
         return False
@@ -110,7 +116,7 @@ def screenshot(html_file: Path, png: Path) -> bool:
         subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                         "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars",
                         f"--user-data-dir={profile}", "--virtual-time-budget=3000", f"--screenshot={png}",
-                        "--window-size=1200,1600", html_file.resolve().as_uri()],
+                        f"--window-size=1200,{height}", html_file.resolve().as_uri()],
                        check=True, capture_output=True, timeout=120)
     return png.is_file()
 
@@ -149,11 +155,13 @@ def main(argv: list[str] | None = None) -> int:
         for fname, text in outputs(name, body).items():
             (EXAMPLES / fname).write_text(text, encoding="utf-8")
             print(f"wrote reports/examples/{fname}")
-    if not opts.no_screenshot and "audit-smollm2" in names:
-        if screenshot(EXAMPLES / "audit-smollm2.html", SCREENSHOT):
-            print(f"wrote reports/{SCREENSHOT.name} ({SCREENSHOT.stat().st_size:,} bytes)")
+    for name in [] if opts.no_screenshot else names:
+        png, height = SCREENSHOTS[name]
+        if screenshot(EXAMPLES / f"{name}.html", png, height):
+            print(f"wrote reports/{png.name} ({png.stat().st_size:,} bytes)")
         else:
-            print("chromium not found: screenshot not updated", file=sys.stderr)
+            print("chromium not found: screenshots not updated", file=sys.stderr)
+            break
     return 0
 
 

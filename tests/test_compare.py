@@ -11,7 +11,7 @@ from provenance.compare import CompareResult, compare
 from provenance.evidence import weights as W
 from tests.zoo import zoo_model
 
-KEYS = ["verdict", "score", "p_value", "a", "b", "alignment", "layers", "evidence", "notes"]
+KEYS = ["verdict", "score", "p_value", "a", "b", "alignment", "layers", "layer_matrix", "evidence", "notes"]
 
 
 def test_rotated_descendant_by_path():

@@ -11,7 +11,6 @@ prompts of 5 to 318 tokens. The asserted bound is 1e-4.
 from __future__ import annotations
 
 import hashlib
-import os
 from functools import cache
 
 import pytest
@@ -20,15 +19,14 @@ import torch
 from provenance.checkpoint import open_checkpoint
 from provenance.checkpoint.base import LM_HEAD, from_state_dict
 from provenance.config import ModelArgs, RopeScaling
-from provenance.errors import FormatError, UnsupportedError
-from provenance.model import ForwardOutput, Transformer, greedy_generate
+from provenance.errors import FormatError, ProvenanceError, UnsupportedError
+from provenance.model import ForwardOutput, Transformer, greedy_generate, resolve_device
 from tests.models import cache_dir, fetch
 
 transformers = pytest.importorskip("transformers")
 
 TOL = 1e-4  # max |delta logit|, and |delta| of tiny models' hidden states
 REL_TOL = 1e-5  # SmolLM2's hidden states and MLP activations, relative to their largest magnitude
-OPTIN = pytest.mark.skipif(os.environ.get("PROVENANCE_OPTIN") != "1", reason="opt-in: set PROVENANCE_OPTIN=1")
 
 # -- tiny configurations against transformers ---------------------------------------------------
 
@@ -355,15 +353,13 @@ def test_smollm2_answers_capital_of_france(smollm2: Transformer) -> None:
 # -- opt-in real models -------------------------------------------------------------------------
 
 
-@OPTIN
-@pytest.mark.optin
+@pytest.mark.optin("large download")
 def test_gemma3_forward_is_unsupported() -> None:
     with open_checkpoint(fetch("gemma3")) as ckpt, pytest.raises(UnsupportedError, match="gemma3"):
         Transformer.from_checkpoint(ckpt)
 
 
-@OPTIN
-@pytest.mark.optin
+@pytest.mark.optin("large download")
 @pytest.mark.slow
 def test_qwen25_coder_matches_transformers_and_writes_code() -> None:
     path = fetch("qwen2.5-coder")
@@ -402,3 +398,13 @@ def test_stories260k_from_llama2c_matches_transformers() -> None:
     with torch.no_grad():
         delta = (ours(tokens).logits - ref(tokens).logits).abs().max().item()
     assert delta <= TOL, delta
+
+
+def test_devices_are_checked_before_any_work() -> None:
+    assert resolve_device("cpu") == torch.device("cpu")
+    for bad in ("tpu", "meta", "cuda:x"):
+        with pytest.raises(ProvenanceError, match="device"):
+            resolve_device(bad)
+    if not torch.cuda.is_available():
+        with pytest.raises(ProvenanceError, match="no CUDA GPU"):
+            resolve_device("cuda")

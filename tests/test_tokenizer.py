@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import struct
 from pathlib import Path
 
@@ -28,10 +27,7 @@ VECTORS = SHARED / "data" / "tokenizer-tests"
 needs_shared = pytest.mark.skipif(
     not TOKENIZERS.is_dir(), reason="../shared (Meta tokenizers, llama.cpp vectors) is absent"
 )
-optin = [
-    pytest.mark.optin,
-    pytest.mark.skipif(os.environ.get("PROVENANCE_OPTIN") != "1", reason="large download: set PROVENANCE_OPTIN=1"),
-]
+optin = pytest.mark.optin("large download")
 
 # Varied text: scripts, code, whitespace runs, digits, emoji sequences, control characters.
 CORPUS = [

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 LICENSE_FILES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "LICENCE", "LICENCE.txt", "LICENCE.md")
 MAX_CARD_BYTES = 1024 * 1024  # model cards are text; front matter is a few hundred bytes
+_LAYER_INDEX = re.compile(r"model\.layers\.(\d{1,9})\.")  # canonical per-layer names (digits bounded for int())
 
 
 # -- torch archives ----------------------------------------------------------------------------
@@ -163,9 +164,11 @@ def finalize_args(args: ModelArgs, tensors: dict[str, LazyTensor], path: Path) -
     """Make ``args`` agree with the tensors actually present, then check every shape.
 
     The head is tied exactly when the file has no ``lm_head``; the vocabulary is the embedding's row
-    count. For runnable (llama-like) archs every expected tensor must exist with the implied shape,
-    so a hostile config cannot make the engine index out of bounds.
+    count. For runnable (llama-like) archs every expected tensor must exist with the implied shape, a
+    declared vocabulary must be the embedding's, and no layer may lie beyond the declared depth, so a
+    hostile config can neither make the engine index out of bounds nor have part of the weights ignored.
     """
+    declared_vocab = args.vocab_size  # <= 0 when the file leaves it to the embedding (Meta's params.json: -1)
     fixes: dict[str, Any] = {"tie_embeddings": LM_HEAD not in tensors}
     if EMBED in tensors and len(tensors[EMBED].shape) == 2:
         fixes["vocab_size"] = tensors[EMBED].shape[0]
@@ -179,6 +182,12 @@ def finalize_args(args: ModelArgs, tensors: dict[str, LazyTensor], path: Path) -
     # checked before expected_shapes builds a table of n_layers entries (a config may claim 10^9)
     if not 0 < args.n_layers * len(layer_shapes(args)) <= len(tensors):
         raise FormatError(f"config claims {args.n_layers} layers, the file holds {len(tensors)} tensors", path)
+    deepest = max((int(m[1]) for name in tensors if (m := _LAYER_INDEX.match(name))), default=-1)
+    if deepest >= args.n_layers:  # transformers would drop them unread: the model run is not the model in the file
+        raise FormatError(f"config claims {args.n_layers} layers, the file holds weights of layer {deepest}", path)
+    if 0 < declared_vocab != args.vocab_size:  # transformers refuses such a file (size mismatch)
+        raise FormatError(f"config declares vocab_size {declared_vocab}, the embedding has {args.vocab_size} rows",
+                          path)
     empty = [f"{k} {v}" for k, v in (("dim", args.dim), ("hidden_dim", args.hidden_dim), ("head_dim", args.head_dim),
                                       ("vocab_size", args.vocab_size)) if v <= 0]  # fmt: skip
     if empty:  # zero-size weights: nothing to run or compare, and divisions by zero downstream

@@ -18,6 +18,7 @@ from rich.console import Console
 
 from provenance import __version__
 from provenance.errors import ProvenanceError
+from provenance.report.view import CONTROL
 
 from . import terminal
 
@@ -64,7 +65,11 @@ def _run(ctx: click.Context, fn: Callable[[], int | None]) -> None:
 
 
 def _one_line(s: str) -> str:
-    return " ".join(s.split())[:500]
+    """``s`` as one line for stderr: whitespace runs become one space, and control and bidi-override
+    characters (a hostile file or tensor name's ANSI escapes) are written escaped (``\\x1b``), so the
+    message still names the file but cannot drive the terminal."""
+    flat = " ".join(s.split())
+    return CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), flat)[:500]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "PROVENANCE"})
@@ -148,6 +153,21 @@ def _output_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     return click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report to FILE.")
 
 
+def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    from provenance.errors import ProvenanceError
+    from provenance.model import resolve_device
+
+    try:
+        return str(resolve_device(value))
+    except ProvenanceError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+def _device_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--device", default="cpu", show_default=True, callback=_check_device, envvar="PROVENANCE_DEVICE",
+                        help="Where the behavioural probes run: cpu, cuda or cuda:N (also PROVENANCE_DEVICE).")
+
+
 def _emit_report(body: dict[str, Any], fmt: str, output: str | None, model_root: str | None) -> None:
     """Render ``body`` in ``fmt`` to stdout or ``output``; text goes through rich, others through report.render."""
     from provenance.report import make_report, render
@@ -181,16 +201,17 @@ def _exit_code(findings: list[dict[str, Any]], fail_on: str) -> int:
 @click.option("--registry-dir", type=click.Path(file_okay=False), help="User registry folder (also PROVENANCE_REGISTRY).")
 @click.option("--behaviour/--no-behaviour", default=True, show_default=True,
               help="Run the canary probes (forward passes) for behavioural evidence.")
+@_device_option()
 @click.pass_context
 def audit(ctx: click.Context, model: str, fmt: str, output: str | None, fail_on: str,
-          registry_dir: str | None, behaviour: bool) -> None:
+          registry_dir: str | None, behaviour: bool, device: str) -> None:
     """Audit MODEL: lineage verdict, concluded license, obligations and risk findings."""
 
     def body() -> int:
         from provenance.audit import audit as run_audit
 
         with _ProgressBar(ctx) as bar:
-            result = run_audit(model, registry_dir=registry_dir, behaviour=behaviour, progress=bar)
+            result = run_audit(model, registry_dir=registry_dir, behaviour=behaviour, progress=bar, device=device)
         data = result.to_dict()
         _emit_report(data, fmt, output, model)
         return _exit_code(data["findings"], fail_on)
@@ -207,15 +228,17 @@ def audit(ctx: click.Context, model: str, fmt: str, output: str | None, fail_on:
               help="Also compare behaviour on the canary prompts (forward passes).")
 @click.option("--neurons/--no-neurons", default=True, show_default=True,
               help="Add the MLP neuron-matching test (full checkpoints only).")
+@_device_option()
 @click.pass_context
-def compare(ctx: click.Context, a: str, b: str, fmt: str, output: str | None, behaviour: bool, neurons: bool) -> None:
+def compare(ctx: click.Context, a: str, b: str, fmt: str, output: str | None, behaviour: bool, neurons: bool,
+            device: str) -> None:
     """Do checkpoints A and B share lineage? Either side may be a fingerprint file (then it is the reference)."""
 
     def body() -> int:
         from provenance.lineage import compare_models
 
         with _ProgressBar(ctx) as bar:
-            result = compare_models(a, b, behaviour=behaviour, neurons=neurons, progress=bar)
+            result = compare_models(a, b, behaviour=behaviour, neurons=neurons, progress=bar, device=device)
         _emit_report(result, fmt, output, b)
         return 0
 
@@ -230,9 +253,10 @@ def compare(ctx: click.Context, a: str, b: str, fmt: str, output: str | None, be
 @click.option("--license", "license_", help="License id of the reference, e.g. llama2 or apache-2.0.")
 @click.option("--source", help="Where the reference came from (URL or repo id).")
 @click.option("--no-behaviour", is_flag=True, help="Skip the canary probes.")
+@_device_option()
 @click.pass_context
 def fingerprint(ctx: click.Context, model: str, output: str, name: str | None, family: str | None,
-                license_: str | None, source: str | None, no_behaviour: bool) -> None:
+                license_: str | None, source: str | None, no_behaviour: bool, device: str) -> None:
     """Write a compact fingerprint of MODEL (no weights) that audits and compares can use as a reference."""
 
     def body() -> None:
@@ -241,7 +265,7 @@ def fingerprint(ctx: click.Context, model: str, output: str, name: str | None, f
 
         with _ProgressBar(ctx) as bar, open_checkpoint(model) as ckpt:
             fp = Fingerprint.from_checkpoint(ckpt, name=name, family=family, license=license_, source=source,
-                                             progress=bar, behaviour=not no_behaviour)
+                                             progress=bar, behaviour=not no_behaviour, device=device)
         path = fp.save(output)
         click.echo(f"wrote {path} ({path.stat().st_size:,} bytes)", err=True)
 
@@ -302,9 +326,10 @@ def registry_show(ctx: click.Context, name: str, registry_dir: str | None) -> No
 @click.option("--source", help="Where your copy came from.")
 @click.option("--overwrite", is_flag=True, help="Replace a user entry of the same name.")
 @_registry_dir_option()
+@_device_option()
 @click.pass_context
 def registry_add(ctx: click.Context, model: str, name: str, family: str | None, license_: str | None,
-                 source: str | None, overwrite: bool, registry_dir: str | None) -> None:
+                 source: str | None, overwrite: bool, registry_dir: str | None, device: str) -> None:
     """Fingerprint your own copy of a reference model (e.g. Llama-2-7b-hf) into the user registry."""
 
     def body() -> None:
@@ -312,7 +337,7 @@ def registry_add(ctx: click.Context, model: str, name: str, family: str | None, 
 
         with _ProgressBar(ctx) as bar:
             entry = reg.add(model, name, family=family, license=license_, source=source,
-                            registry_dir=registry_dir, overwrite=overwrite, progress=bar)
+                            registry_dir=registry_dir, overwrite=overwrite, progress=bar, device=device)
         click.echo(f"added {entry.name} -> {entry.path} ({entry.size:,} bytes)", err=True)
 
     _run(ctx, body)

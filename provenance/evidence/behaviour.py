@@ -156,6 +156,8 @@ def run_canaries(
     progress: Progress | None = None,
     dtype: torch.dtype | None = None,
     prompts: np.ndarray | None = None,
+    device: str | torch.device = "cpu",
+    model: Transformer | None = None,
 ) -> ProbeResults:
     """Run the canary set through ``ckpt``; full key log-probabilities at every scored position.
 
@@ -165,17 +167,13 @@ def run_canaries(
     position after the start token. Compare id-mode results only with the same ``prompts``.
 
     ``dtype`` defaults to float32 below 2B parameters and bfloat16 above (a 7B model in float32 does
-    not fit a 24 GiB machine). Raises :class:`UnsupportedError` when the architecture cannot run.
+    not fit a 24 GiB machine). ``device`` runs the engine there (``cuda``); results come back on the
+    CPU. ``model``: the engine already built from ``ckpt`` by :func:`engine` (several runs share it;
+    ``dtype`` and ``device`` are then ignored). Raises :class:`UnsupportedError` when the
+    architecture cannot run.
     """
-    from provenance.model import Transformer  # heavy import only when behaviour is measured
-
     cs = canaries or load_canaries()
-    if ckpt.args is None or not ckpt.args.runnable:
-        arch = ckpt.args.arch if ckpt.args else "adapter"
-        raise UnsupportedError(f"behavioural probes need a forward pass, unsupported for {arch!r}", ckpt.path)
-    if dtype is None:
-        dtype = torch.float32 if ckpt.n_params < 2_000_000_000 else torch.bfloat16
-    model = Transformer.from_checkpoint(ckpt, dtype=dtype)
+    model = model or engine(ckpt, dtype, device)
     vocab = model.args.vocab_size
     tok = ckpt.tokenizer if prompts is None else None
     if tok is not None:
@@ -207,6 +205,18 @@ def run_canaries(
     )
 
 
+def engine(ckpt: Checkpoint, dtype: torch.dtype | None = None, device: str | torch.device = "cpu") -> Transformer:
+    """Our engine loaded with ``ckpt``'s weights for probing (see :func:`run_canaries` for ``dtype``)."""
+    from provenance.model import Transformer, resolve_device  # heavy import only when behaviour is measured
+
+    if ckpt.args is None or not ckpt.args.runnable:
+        arch = ckpt.args.arch if ckpt.args else "adapter"
+        raise UnsupportedError(f"behavioural probes need a forward pass, unsupported for {arch!r}", ckpt.path)
+    if dtype is None:
+        dtype = torch.float32 if ckpt.n_params < 2_000_000_000 else torch.bfloat16
+    return Transformer.from_checkpoint(ckpt, dtype=dtype, device=resolve_device(device))
+
+
 def _greedy_prompts(model: Transformer, cs: CanarySet) -> np.ndarray:
     """[N, L] id prompts: BOS (when declared), a seeded start id, then the model's greedy continuation.
 
@@ -214,11 +224,12 @@ def _greedy_prompts(model: Transformer, cs: CanarySet) -> np.ndarray:
     args = model.args
     bos = [args.bos_token_id] if args.bos_token_id is not None and 0 <= args.bos_token_id < args.vocab_size else []
     avoid = {i for i in (args.bos_token_id, args.eos_token_id) if i is not None}
-    tokens = torch.tensor([[*bos, s] for s in id_starts(cs, args.vocab_size, avoid)], dtype=torch.long)
+    starts = [[*bos, s] for s in id_starts(cs, args.vocab_size, avoid)]
+    tokens = torch.tensor(starts, dtype=torch.long, device=model.device)
     for _ in range(cs.ids_length):
         nxt = model(tokens).logits[:, -1].float().argmax(dim=-1, keepdim=True)
         tokens = torch.cat([tokens, nxt], dim=1)
-    return tokens.numpy().astype(np.int32)
+    return tokens.cpu().numpy().astype(np.int32)
 
 
 def _score(
@@ -245,10 +256,10 @@ def _score(
         for b, s in enumerate(batch):  # left padding: every sequence ends at the last column
             tokens[b, width - len(seqs[s]) :] = torch.tensor(seqs[s])
             mask[b, width - len(seqs[s]) :] = 1
-        logits = model(tokens, attention_mask=mask).logits
+        logits = model(tokens.to(model.device), attention_mask=mask.to(model.device)).logits
         for b, s in enumerate(batch):
             pos = sorted(wanted[s])
-            lp = torch.log_softmax(logits[b, [width - len(seqs[s]) + t for t in pos]].float(), dim=-1)
+            lp = torch.log_softmax(logits[b, [width - len(seqs[s]) + t for t in pos]].float(), dim=-1).cpu()
             rows.update(((s, t), row) for t, row in zip(pos, _to_keys(lp, key_of, n_keys)))
         done += len(batch)
         if progress:
@@ -290,15 +301,21 @@ Z_INDEPENDENT = 2.0
 
 
 def candidate_results(
-    ckpt: Checkpoint, reference: ProbeResults, progress: Progress | None = None
+    ckpt: Checkpoint,
+    reference: ProbeResults,
+    progress: Progress | None = None,
+    device: str | torch.device = "cpu",
+    model: Transformer | None = None,
 ) -> ProbeResults:
-    """Run ``ckpt`` the way ``reference`` was measured (same canary version; same id prompts in id mode)."""
+    """Run ``ckpt`` the way ``reference`` was measured (same canary version; same id prompts in id mode).
+
+    ``model``: an engine already built from ``ckpt`` (see :func:`run_canaries`)."""
     cs = load_canaries(reference.canary_version)
     if reference.mode == "ids":
-        return run_canaries(ckpt, cs, progress=progress, prompts=reference.prompts)
+        return run_canaries(ckpt, cs, progress=progress, prompts=reference.prompts, device=device, model=model)
     if ckpt.tokenizer is None:
         raise UnsupportedError("the reference was probed with text; this model has no tokenizer", ckpt.path)
-    return run_canaries(ckpt, cs, progress=progress)
+    return run_canaries(ckpt, cs, progress=progress, device=device, model=model)
 
 
 def _js_bits(p: np.ndarray, q: np.ndarray) -> float:
@@ -464,7 +481,10 @@ def _finite(x: float) -> float | None:
 
 
 def behaviour_against(
-    ckpt: Checkpoint, references: list[tuple[str, ProbeResults | None]], progress: Progress | None = None
+    ckpt: Checkpoint,
+    references: list[tuple[str, ProbeResults | None]],
+    progress: Progress | None = None,
+    device: str | torch.device = "cpu",
 ) -> list[BehaviourResult]:
     """Compare ``ckpt`` with each named reference's canary results (``None``: not measured).
 
@@ -473,6 +493,7 @@ def behaviour_against(
     """
     runs: dict[tuple[str, str, bytes], ProbeResults | UnsupportedError] = {}
     out = []
+    model: Transformer | None = None  # built on first use, shared by every run
     for name, ref in references:
         if ref is None:
             out.append(_inconclusive(name, "text", "the reference fingerprint has no behavioural results"))
@@ -480,7 +501,8 @@ def behaviour_against(
         key = (ref.canary_version, ref.mode, ref.prompts.tobytes())
         if key not in runs:
             try:
-                runs[key] = candidate_results(ckpt, ref, progress)
+                model = model or engine(ckpt, device=device)
+                runs[key] = candidate_results(ckpt, ref, progress, model=model)
             except UnsupportedError as e:
                 runs[key] = e
         run = runs[key]

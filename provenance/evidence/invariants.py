@@ -62,14 +62,16 @@ def layer_invariants(ckpt: Checkpoint, args: ModelArgs, i: int, probes: list[tor
     h, kv, hd = args.n_heads, args.n_kv_heads, args.head_dim
     g1 = norm_gain(ckpt, i, "input_layernorm")
     g2 = norm_gain(ckpt, i, "post_attention_layernorm")
-    p1 = [(g1[:, None] * p).float() for p in probes]  # gains fold into the reading side
-    p2 = [(g2[:, None] * p).float() for p in probes]
-    pw = [p.float() for p in probes]
+    widths = [p.shape[1] for p in probes]
+    probe = torch.cat(probes, dim=1)  # all probes side by side: one product per weight tensor
+    p1 = (g1[:, None] * probe).float()  # gains fold into the reading side
+    p2 = (g2[:, None] * probe).float()
+    pw = probe.float()
 
-    def through(suffix: str, ps: list[torch.Tensor], transpose: bool = False) -> list[torch.Tensor]:
+    def through(suffix: str, ps: torch.Tensor, transpose: bool = False) -> list[torch.Tensor]:
         w = ckpt.get(layer_name(i, suffix))
         w = w.T if transpose else w
-        return [(w @ p).double() for p in ps]
+        return list((w @ ps).double().split(widths, dim=1))
 
     q = [_group_sum(x, h, kv, hd) for x in through("self_attn.q_proj.weight", p1)]
     qk = [a.T @ b for a, b in zip(q, through("self_attn.k_proj.weight", p1))]

@@ -288,15 +288,14 @@ def _match_anchors(cand: Checkpoint, ref: WeightSketch, embed: np.ndarray) -> tu
     return sel, ids, by
 
 
-def _align(cand: Checkpoint, ref: WeightSketch) -> tuple[al.Alignment | None, float | None]:
-    """Residual alignment of the candidate onto the reference, and the unaligned anchor cosine."""
-    embed = cand.get(EMBED).numpy()
+def _align(cand: Checkpoint, ref: WeightSketch, embed: np.ndarray) -> tuple[al.Alignment | None, float | None]:
+    """Residual alignment of the candidate (embedding table ``embed``) onto the reference, and the
+    unaligned anchor cosine."""
     sel, ids, by = _match_anchors(cand, ref, embed)
     if len(sel) < cal.MIN_ANCHORS:
         return None, None
     ra = ref.embed[sel].astype(np.float32)
     rb = embed[ids]
-    del embed  # the full table can be 2 GB (128k x 4096); only the anchor rows are needed
     raw = None
     if ra.shape[1] == rb.shape[1]:
         raw = float(np.mean(np.sum(ra * rb, 1) / np.maximum(np.linalg.norm(ra, axis=1) * np.linalg.norm(rb, axis=1), 1e-30)))
@@ -340,10 +339,25 @@ def verdict_for(score: float, p: float | None) -> str:
 
 def compare_to_sketch(cand: Checkpoint, ref: WeightSketch, progress: Progress | None = None) -> WeightResult:
     """Compare candidate ``cand`` with a reference known only by its sketch."""
-    notes = list(ref.notes) + check_comparable(cand)
+    return compare_to_sketches(cand, [ref], progress)[0]
+
+
+@dataclass
+class _Plan:
+    """What one reference needs from the candidate's single pass over its layers."""
+
+    ref: WeightSketch
+    notes: list[str]
+    alignment: al.Alignment | None
+    raw_cos: float | None
+    bases: list[tuple[str, torch.Tensor]]  # (basis name, probe [D_cand, k] in the candidate's basis)
+
+
+def _plan(cand: Checkpoint, ref: WeightSketch, embed: np.ndarray) -> _Plan:
     args = cand.args
     assert args is not None
-    alignment, raw_cos = _align(cand, ref)
+    notes = list(ref.notes) + check_comparable(cand)
+    alignment, raw_cos = _align(cand, ref, embed)
     probe = torch.from_numpy(ref.probe.astype(np.float64))
     bases: list[tuple[str, torch.Tensor]] = []
     if alignment is not None:
@@ -352,31 +366,53 @@ def compare_to_sketch(cand: Checkpoint, ref: WeightSketch, progress: Progress | 
         notes.append(f"fewer than {cal.MIN_ANCHORS} shared anchor tokens: residual bases not aligned")
     if args.dim == ref.dim and (alignment is None or alignment.heldout_cosine < cal.ALIGNED_HELDOUT):
         bases.append(("identity", probe))  # e.g. a swapped tokenizer over unrotated weights
-    evidence: list[Evidence] = []
     if not bases:
         notes.append("widths differ and no shared tokens: layers cannot be put in one basis")
+    return _Plan(ref, notes, alignment, raw_cos, bases)
+
+
+def compare_to_sketches(cand: Checkpoint, refs: list[WeightSketch], progress: Progress | None = None) -> list[WeightResult]:
+    """Compare candidate ``cand`` with each reference sketch, reading the candidate's tensors once.
+
+    Every reference's probes go through one pass over the candidate's layers (the audit checks all
+    registry references; reading and dequantizing the candidate dominates the cost). Raises
+    :class:`UnsupportedError` when the candidate's weights cannot be compared at all.
+    """
+    check_comparable(cand)
+    embed = cand.get(EMBED).numpy()
+    plans = [_plan(cand, ref, embed) for ref in refs]
+    del embed  # the full table can be 2 GB (128k x 4096); the alignments kept only anchor rows
+    probes = [p for plan in plans for _, p in plan.bases]
+    maps = iter(_layer_maps(cand, probes, progress, "weight comparison") if probes else [])
+    return [_score_plan(plan, [next(maps) for _ in plan.bases], cand.args.n_layers) for plan in plans]  # type: ignore[union-attr]
+
+
+def _score_plan(plan: _Plan, maps: list[torch.Tensor], n_layers: int) -> WeightResult:
+    """The weight result for one reference from the candidate's layer maps through its bases."""
+    ref, notes = plan.ref, plan.notes
+    if not plan.bases:
         ev = Evidence("weights.layer_invariants", "weights", Strength.STRONG, None, None,
                       "weights not comparable: no shared tokens to align differing widths", {})
-        return WeightResult("inconclusive", 0.0, None, "none", None, [], np.zeros((ref.n_layers, args.n_layers)),
+        return WeightResult("inconclusive", 0.0, None, "none", None, [], np.zeros((ref.n_layers, n_layers)),
                             [ev], notes)
-    maps = _layer_maps(cand, [p for _, p in bases], progress, "weight comparison")
     ref_maps = inv.centre_layers(torch.from_numpy(ref.invariants.astype(np.float64)))
     sims = [inv.similarity(ref_maps, inv.centre_layers(m)).numpy() for m in maps]
     scores = [_statistic(s.mean(-1)) for s in sims]
     best = int(np.argmax(scores))
-    basis, s_kinds, score = bases[best][0], sims[best], scores[best]
+    basis, s_kinds, score = plan.bases[best][0], sims[best], scores[best]
     p = p_value(score)
     verdict = verdict_for(score, p)
     layers = _layer_matches(s_kinds)
-    if alignment is not None:
-        evidence.append(_alignment_evidence(alignment))
-    if raw_cos is not None:
+    evidence: list[Evidence] = []
+    if plan.alignment is not None:
+        evidence.append(_alignment_evidence(plan.alignment))
+    if plan.raw_cos is not None:
         evidence.append(Evidence(
-            "weights.embedding_cosine", "weights", Strength.STRONG, _r(raw_cos), None,
-            f"unaligned cosine of shared-token embeddings {raw_cos:.3f} (a first look: any permutation breaks it)",
+            "weights.embedding_cosine", "weights", Strength.STRONG, _r(plan.raw_cos), None,
+            f"unaligned cosine of shared-token embeddings {plan.raw_cos:.3f} (a first look: any permutation breaks it)",
         ))
     evidence.append(_layer_evidence(verdict, score, p, basis, layers, s_kinds, scores))
-    return WeightResult(verdict, score, p, basis, alignment, layers, s_kinds.mean(-1), evidence, notes)
+    return WeightResult(verdict, score, p, basis, plan.alignment, layers, s_kinds.mean(-1), evidence, notes)
 
 
 def _alignment_evidence(a: al.Alignment) -> Evidence:

@@ -158,9 +158,10 @@ def _heatmap_svg(p: view.LayerPlot) -> str:
             t = f"<title>A {i} / B {j}: {v:.3f}</title>" if titles else ""
             out.append(f'<rect x="{left + j * cell}" y="{top + i * cell}" width="{cell}" height="{cell}" '
                        f'fill="{view.heat_color(v)}">{t}</rect>')
-    for a, b, _ in p.pairs:
+    for k, (a, b, _) in enumerate(p.pairs):  # best partners; dashed when below the match threshold
+        dash = ' stroke-dasharray="2 2"' if k in p.unmatched else ""
         out.append(f'<rect x="{left + b * cell + 0.75}" y="{top + a * cell + 0.75}" width="{cell - 1.5}" '
-                   f'height="{cell - 1.5}" fill="none" stroke="#f79009" stroke-width="1.5"/>')
+                   f'height="{cell - 1.5}" fill="none" stroke="#f79009" stroke-width="1.5"{dash}/>')
     every = max(1, round(max(p.n_a, p.n_b) / 10))
     for i in range(0, p.n_a, every):
         out.append(f'<text x="{left - 4}" y="{top + i * cell + cell / 2 + 3:.1f}" font-size="9" text-anchor="end" '
@@ -182,8 +183,8 @@ def _layers(body: dict[str, Any]) -> str:
         return ""
     out = ["<h2>Per-layer similarity</h2>"]
     for p in plots:
-        kind = ("heatmap of every A layer against every B layer (outlined: matched pairs)" if p.heatmap
-                else "one bar per matched layer pair")
+        kind = ("heatmap of every A layer against every B layer (outlined: best partners, dashed when not a match)"
+                if p.heatmap else "one bar per matched layer pair")
         svg = _heatmap_svg(p) if p.heatmap else _bar_svg(p)
         pairs = f"<br>Layer pairs (A→B): {esc(p.pair_list('→'))}" if p.irregular else ""
         out.append(f'<h3>{esc(p.title)}</h3><div class="plot">{svg}</div><p class="caption">{p.dims_text}; '

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import pytest
 import torch
@@ -11,10 +10,7 @@ import torch
 from provenance.checkpoint import open_checkpoint
 from tests.models import fetch
 
-pytestmark = [
-    pytest.mark.optin,
-    pytest.mark.skipif(os.environ.get("PROVENANCE_OPTIN") != "1", reason="set PROVENANCE_OPTIN=1 for the large GGUFs"),
-]
+pytestmark = pytest.mark.optin("the large GGUFs")
 
 
 def test_qwen2_gguf() -> None:

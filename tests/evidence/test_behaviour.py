@@ -223,12 +223,8 @@ def test_distilled_student_imitates_behaviour() -> None:
     assert weights.verdict == "independent", (weights.score, weights.p_value)
 
 
-@pytest.mark.optin
+@pytest.mark.optin("downloads Qwen2.5-Coder, 494 MB")
 def test_qwen_is_independent_of_smollm2() -> None:
-    import os
-
-    if not os.environ.get("PROVENANCE_OPTIN"):
-        pytest.skip("opt-in: set PROVENANCE_OPTIN=1 (downloads Qwen2.5-Coder, 494 MB)")
     ref = reference(SMOL_FP)
     r = compare_behaviour(ref.behaviour, live("qwen2.5-coder", ref.behaviour), "SmolLM2-135M-Instruct")
     assert r.verdict == "independent", (r.score, r.z)

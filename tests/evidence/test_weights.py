@@ -176,7 +176,7 @@ def test_depth_changes_are_matched_layer_by_layer():
     assert counts.max() == 2 and counts.min() == 1  # the overlap band is used twice
 
 
-@pytest.mark.optin
+@pytest.mark.optin("downloads Gemma 3 270M")
 def test_gemma_is_compared_with_a_caveat():
     """Gemma 3's norms are not LLaMA pre-norms (the loader keeps them under their own names): the
     linear layers are still compared, and the result says what was left out."""

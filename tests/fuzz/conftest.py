@@ -9,10 +9,6 @@ import pytest
 from tests.hostile import corpus
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "fuzz: mutation fuzzing of real files (tests/fuzz/README.md)")
-
-
 @pytest.fixture(scope="session")
 def seeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder of seed files and model folders, built lazily by the targets that need them."""

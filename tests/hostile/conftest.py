@@ -65,9 +65,29 @@ def run_cli(*args: str, env: dict[str, str] | None = None) -> Run:
     return Run(result.exit_code, result.stdout, result.stderr)
 
 
-def run_process(*args: str, env: dict[str, str] | None = None, timeout: float = 600) -> Run:
-    """``python -m provenance ARGS`` as a real process (what a user's shell sees)."""
+def run_process(*args: str, env: dict[str, str] | None = None, timeout: float = 600, tty: bool = False) -> Run:
+    """``python -m provenance ARGS`` as a real process (what a user's shell sees). With ``tty``, stderr
+    is a pseudo-terminal, where click passes ANSI sequences through instead of stripping them."""
     full_env = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
-    p = subprocess.run([sys.executable, "-m", "provenance", *args], capture_output=True, text=True, env=full_env,
-                       timeout=timeout, cwd=REPO)  # fmt: skip
-    return Run(p.returncode, p.stdout, p.stderr)
+    cmd = [sys.executable, "-m", "provenance", *args]
+    if not tty:
+        p = subprocess.run(cmd, capture_output=True, text=True, env=full_env, timeout=timeout, cwd=REPO, check=False)
+        return Run(p.returncode, p.stdout, p.stderr)
+    import pty
+
+    leader, follower = pty.openpty()
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=follower, env=full_env, timeout=timeout, cwd=REPO,
+                           check=False)
+    finally:
+        os.close(follower)
+    chunks = []
+    try:
+        while chunk := os.read(leader, 65536):
+            chunks.append(chunk)
+    except OSError:  # EIO: every writer has closed the terminal
+        pass
+    finally:
+        os.close(leader)
+    # the terminal line discipline turns "\n" into "\r\n"
+    return Run(p.returncode, p.stdout.decode(), b"".join(chunks).decode(errors="replace").replace("\r\n", "\n"))

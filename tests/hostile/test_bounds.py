@@ -130,7 +130,7 @@ def _build(root: Path) -> None:
         ("layers", {"n_layers": 10**9}, "layers"),
         ("dim", {"dim": 10**12}, "shape"),
         ("heads", {"n_heads": 0}, "params.json"),
-        ("vocab", {"vocab_size": 10**15}, None),  # the embedding's row count wins: loads, allocates nothing
+        ("vocab", {"vocab_size": 10**15}, "the embedding has 512 rows"),  # refused before any allocation
     ]:
         folder = corpus.stories_meta(root / f"meta-{name}")
         params = json.loads((folder / "params.json").read_text())
@@ -140,7 +140,7 @@ def _build(root: Path) -> None:
         ("layers", {"num_hidden_layers": 10**9}, "layers"),
         ("hidden", {"hidden_size": 10**12, "head_dim": None}, "shape"),
         ("heads", {"num_attention_heads": 0, "head_dim": None}, "config.json"),
-        ("vocab", {"vocab_size": 10**15}, None),
+        ("vocab", {"vocab_size": 10**15}, "the embedding has 512 rows"),
         ("infinite", {"intermediate_size": 1e309}, "config.json"),
     ]:
         folder = Path(shutil.copytree(hf, root / f"cfg-{name}"))

@@ -103,3 +103,33 @@ def test_a_real_process_prints_one_line_and_debug_shows_the_traceback(tmp_path: 
     debug = run_process("--debug", "inspect", str(bad))
     assert debug.code == 2 and "Traceback" in debug.stderr and debug.stderr.rstrip().endswith(
         "GGUF tensor count 4611686018427387904 is outside 0..500000")
+
+
+def _bad_dtype_tensor(path: Path, name: str) -> Path:
+    header = json.dumps({name: {"dtype": "Q9", "shape": [1], "data_offsets": [0, 4]}}).encode()
+    return _write(path, struct.pack("<Q", len(header)) + header + b"\0" * 4)
+
+
+@pytest.mark.parametrize("case", ["file name", "tensor name"])
+def test_hostile_names_cannot_drive_the_terminal(case: str, tmp_path: Path, hf_folder: Path) -> None:
+    """A file or tensor name is chosen by whoever made the model: on a real terminal (where click
+    passes ANSI codes through) the error is still one line, with the escapes shown as text."""
+    evil = "evil\x1b[31m\nred\x9b2J\u202e"
+    if case == "file name":
+        bad = _write(tmp_path / f"{evil}.gguf", b"not a model" * 10)
+    else:
+        bad = _bad_dtype_tensor(hf_folder / "model.safetensors", evil)
+    r = run_process("inspect", str(bad), tty=True)
+    line = r.refused("no known dtype" if case == "tensor name" else "unknown format")
+    assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F or c == "\u202e" for c in line), repr(line)
+    assert "\\x1b[31m" in line and "\\x9b2J" in line and "\\u202e" in line and "red" in line
+
+
+@pytest.mark.parametrize("command", ["audit", "compare", "fingerprint"])
+def test_an_unusable_device_is_refused_before_any_file_is_read(command: str, tmp_path: Path) -> None:
+    args = {"audit": ["nope.gguf"], "compare": ["a.gguf", "b.gguf"], "fingerprint": ["nope.gguf", "-o", str(tmp_path / "x")]}
+    r = run_cli(command, *args[command], "--device", "tpu")
+    assert r.code == 2
+    assert "Invalid value for '--device': unknown device 'tpu'" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli(command, *args[command], env={"PROVENANCE_DEVICE": "cuda:x"})
+    assert r.code == 2 and "unknown device 'cuda:x'" in r.stderr

@@ -59,9 +59,11 @@ def junk(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     cfg = json.loads((wide / "config.json").read_text())
     (wide / "config.json").write_text(json.dumps({**cfg, "intermediate_size": 256}))
     out["wrong-config"] = wide
-    theta = save_hf(corpus.stories_state(), args, root / "nan-theta")
-    (theta / "config.json").write_text(json.dumps({**cfg, "rope_theta": float("nan")}))
-    out["nan-theta"] = theta
+    # a config.json that disagrees with the weights beside it, one number at a time
+    for name, edit in {"nan-theta": {"rope_theta": float("nan")}, "wrong-vocab": {"vocab_size": 600},
+                       "wrong-hidden": {"hidden_size": 80}, "shallow-config": {"num_hidden_layers": 4}}.items():
+        out[name] = save_hf(corpus.stories_state(), args, root / name)
+        (out[name] / "config.json").write_text(json.dumps({**cfg, **edit}))
     return out
 
 
@@ -90,7 +92,10 @@ def test_non_finite_weights_through_the_cli(junk: dict[str, Path], registry: dic
 
 @pytest.mark.parametrize(("name", "message"), [("empty-mlp", "empty model: hidden_dim 0"),
                                                ("wrong-config", "the config implies"),
-                                               ("nan-theta", "invalid rope_theta nan")])  # fmt: skip
+                                               ("nan-theta", "invalid rope_theta nan"),
+                                               ("wrong-vocab", "vocab_size 600, the embedding has 512 rows"),
+                                               ("wrong-hidden", "has shape [512, 64], the config implies [512, 80]"),
+                                               ("shallow-config", "4 layers, the file holds weights of layer 4")])  # fmt: skip
 def test_zero_size_and_inconsistent_models(name: str, message: str, junk: dict[str, Path],
                                            registry: dict[str, str]) -> None:
     path = junk[name]

@@ -14,7 +14,6 @@ from provenance.checkpoint import open_checkpoint
 from provenance.checkpoint.base import from_state_dict
 from provenance.checkpoint.export import save_hf
 from provenance.compare import compare
-from provenance.evidence.weights import compare_checkpoints
 from tests.zoo_transforms import select_layers
 
 #: strings a hostile model card could carry: markup, links, mentions, escapes, bidi overrides
@@ -66,15 +65,7 @@ def pruned_model(source: Path, out: Path, drop: int) -> Path:
 
 
 def compare_body(a: Path, b: Path) -> dict[str, Any]:
-    """The real :func:`provenance.compare.compare` of ``a`` and ``b`` as a report body.
-
-    Until ``CompareResult.to_dict`` carries them, ``kind`` and ``layer_matrix`` (the kind-averaged
-    cosine of every A layer with every B layer, which the weight comparison computes) are added here.
-    """
+    """The real :func:`provenance.compare.compare` of ``a`` and ``b`` as a report body (the CLI adds
+    ``kind`` the same way)."""
     body = compare(a, b).to_dict()
-    body = body if "kind" in body else {"kind": "compare", **body}
-    if "layer_matrix" not in body:
-        with open_checkpoint(a) as ca, open_checkpoint(b) as cb:
-            sim = compare_checkpoints(ca, cb).similarity
-        body["layer_matrix"] = [[round(float(v), 6) for v in row] for row in sim]
-    return body
+    return body if "kind" in body else {"kind": "compare", **body}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import shutil
 import subprocess
 import sys
@@ -56,8 +55,7 @@ def test_examples_cover_every_format(name: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.optin
-@pytest.mark.skipif(os.environ.get("PROVENANCE_OPTIN") != "1", reason="minutes per example: set PROVENANCE_OPTIN=1")
+@pytest.mark.optin("minutes per example")
 @pytest.mark.parametrize("name", NAMES)
 def test_example_bodies_reproduce(name: str) -> None:
     """Running the real model again gives the stored body, byte for byte (the full SmolLM2 audit
@@ -88,11 +86,13 @@ def test_html_screenshot_is_not_blank(stories_audit: dict[str, Any], tmp_path: P
     assert distinct_colours(tmp_path / "blank.png", step=3) < 5
 
 
-def test_readme_screenshot() -> None:
-    if not REGEN.SCREENSHOT.is_file():
-        pytest.skip("reports/screenshot-audit.png not generated yet: run python reports/regenerate.py")
-    assert REGEN.SCREENSHOT.stat().st_size < 300_000
-    assert distinct_colours(REGEN.SCREENSHOT, step=3) > 200
+@pytest.mark.parametrize("name", NAMES)
+def test_readme_screenshots(name: str) -> None:
+    png, _ = REGEN.SCREENSHOTS[name]
+    if not png.is_file():
+        pytest.skip(f"reports/{png.name} not generated yet: run python reports/regenerate.py")
+    assert png.stat().st_size < 300_000
+    assert distinct_colours(png, step=3) > 200
 
 
 def test_check_mode_exit_status(tmp_path: Path) -> None:
