@@ -59,7 +59,8 @@ class Entry:
 
 
 def shipped_dir() -> Path:
-    """The shipped registry folder (source tree first, then the installed package's data)."""
+    """The shipped registry folder: ``fingerprints/`` of a source checkout (or editable install),
+    else the copy a wheel carries in the package's data (see ``setup.py``)."""
     here = Path(__file__).resolve().parent
     for candidate in (here.parent / "fingerprints", here / "data" / "fingerprints"):
         if candidate.is_dir():

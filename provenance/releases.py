@@ -29,7 +29,6 @@ from provenance.config import ModelArgs, RopeScaling
 from provenance.errors import FormatError
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_PATH = ROOT / "fingerprints" / "releases.json"
 SHARED = ROOT.parent / "shared"
 SCHEMA_VERSION = 1
 
@@ -52,6 +51,13 @@ class MatchKind(str, Enum):
 
 _KIND_RANK = {k: i for i, k in enumerate(MatchKind)}
 
+
+
+def data_path() -> Path:
+    """The shipped ``releases.json`` (beside the shipped fingerprints; a wheel carries a copy)."""
+    from provenance.registry import shipped_dir
+
+    return shipped_dir() / "releases.json"
 
 @dataclass(frozen=True)
 class Family:
@@ -171,7 +177,7 @@ class Knowledge:
 # -- loading ---------------------------------------------------------------------------------------
 def load_knowledge(path: str | Path | None = None) -> Knowledge:
     """Read the release knowledge (default: the shipped ``fingerprints/releases.json``, cached)."""
-    return _load_cached(str(Path(path) if path else DATA_PATH))
+    return _load_cached(str(Path(path) if path else data_path()))
 
 
 @lru_cache(maxsize=4)
@@ -372,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m provenance.releases", description=main.__doc__)
     p.add_argument("command", choices=["build", "check"])
     p.add_argument("--shared", type=Path, default=SHARED, help="the shared reference folder (default ../shared)")
-    p.add_argument("--output", type=Path, default=DATA_PATH)
+    p.add_argument("--output", type=Path, default=ROOT / "fingerprints" / "releases.json")
     ns = p.parse_args(argv)
     if not (ns.shared / "data").is_dir():
         print(f"{ns.shared}/data not found: the build needs the reference files", file=sys.stderr)

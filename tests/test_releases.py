@@ -58,7 +58,7 @@ def test_shipped_file_is_a_fresh_build(tmp_path, capsys) -> None:
     assert R.main(["check"]) == 0
     out = tmp_path / "releases.json"
     assert R.main(["build", "--output", str(out)]) == 0
-    assert out.read_bytes() == R.DATA_PATH.read_bytes()
+    assert out.read_bytes() == R.data_path().read_bytes()
     out.write_text(out.read_text().replace('"llama-2-7b"', '"llama-2-7b-edited"'))
     assert R.main(["check", "--output", str(out)]) == 1
     assert "stale" in capsys.readouterr().err
@@ -82,8 +82,8 @@ def test_tokenizer_facts_are_computed_from_the_real_files() -> None:
 
 
 def test_malformed_knowledge_raises_format_error(tmp_path) -> None:
-    good = json.loads(R.DATA_PATH.read_text(encoding="utf-8"))
-    cases = {"truncated.json": R.DATA_PATH.read_text(encoding="utf-8")[:500],
+    good = json.loads(R.data_path().read_text(encoding="utf-8"))
+    cases = {"truncated.json": R.data_path().read_text(encoding="utf-8")[:500],
              "schema.json": json.dumps({**good, "schema": 99}),
              "missing.json": json.dumps({k: v for k, v in good.items() if k != "releases"}),
              "badargs.json": json.dumps({**good, "releases": [{**good["releases"][0], "args": {"nope": 1}}]}),

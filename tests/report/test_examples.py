@@ -55,11 +55,9 @@ def test_examples_cover_every_format(name: str) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.optin("minutes per example")
 @pytest.mark.parametrize("name", NAMES)
 def test_example_bodies_reproduce(name: str) -> None:
-    """Running the real model again gives the stored body, byte for byte (the full SmolLM2 audit
-    takes minutes, hence opt-in)."""
+    """Running the real models again gives the stored body, byte for byte: the examples are current."""
     _need(name)
     assert REGEN.run_models([name])[name] == REGEN.stored_body(name)
 
