@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 
 from provenance.checkpoint.base import EMBED, FINAL_NORM, Checkpoint
 
@@ -118,9 +119,12 @@ def _prepare(rows: np.ndarray) -> np.ndarray:
 
 
 def _procrustes(cov: np.ndarray) -> np.ndarray:
-    """Orthogonal ``q`` [D_a, D_b] maximising <xa, xb @ q.T>, from the cross-covariance xaᵀ xb."""
-    u, _, vt = np.linalg.svd(cov, full_matrices=False)
-    return u @ vt
+    """Orthogonal ``q`` [D_a, D_b] maximising <xa, xb @ q.T>, from the cross-covariance xaᵀ xb.
+
+    float32 SVD through torch: at D = 4096 it takes 8 s on 2 cores where numpy's float64 takes 17 s,
+    and the map only has to be orthogonal to float32 precision."""
+    u, _, vt = torch.linalg.svd(torch.from_numpy(np.ascontiguousarray(cov, dtype=np.float32)), full_matrices=False)
+    return (u @ vt).double().numpy()
 
 
 def _row_cosine(xa: np.ndarray, xb_mapped: np.ndarray) -> float:
@@ -150,8 +154,9 @@ def fit_alignment(
 ) -> Alignment:
     """Fit the residual map on paired anchor rows (one or more row blocks: embeddings, heads).
 
-    Each block is centred and normalised on its own; every ``HELDOUT_EVERY``-th row is held out to
-    measure generalisation, then ``q`` is refitted on all rows. ``norm_ratio`` is the median
+    Each block is centred and normalised on its own; ``q`` is fitted on all rows but every
+    ``HELDOUT_EVERY``-th, which are held out to measure how it generalises (one SVD: refitting on
+    all rows would change q by little and cost a second D x D SVD). ``norm_ratio`` is the median
     embedding-norm ratio A/B, reported as the residual scale.
     """
     xa = np.concatenate([_prepare(r) for r in rows_a])
@@ -159,13 +164,11 @@ def fit_alignment(
     n = xa.shape[0]
     held = np.zeros(n, dtype=bool)
     held[::HELDOUT_EVERY] = True
-    # float32 products (the sums are over rows of unit vectors), float64 for the SVD
-    cov_held = (xa[held].T @ xb[held]).astype(np.float64)
-    cov = cov_held + (xa[~held].T @ xb[~held]).astype(np.float64)
-    q_fit = _procrustes(cov - cov_held)
-    heldout = _row_cosine(xa[held], xb[held] @ q_fit.T)
-    q = _procrustes(cov)
-    fit = _row_cosine(xa, xb @ q.T)
+    fit_a, fit_b = xa[~held], xb[~held]
+    q = _procrustes(fit_a.T @ fit_b)  # float32 products: the sums are over rows of unit vectors
+    qt = q.T.astype(np.float32)
+    heldout = _row_cosine(xa[held], xb[held] @ qt)
+    fit = _row_cosine(fit_a, fit_b @ qt)
     transform, moved, flips = _describe(q)
     return Alignment(
         q=q,

@@ -52,9 +52,9 @@ class NeuronLayer:
 def _rows(ckpt: Checkpoint, i: int, kind: str, q: np.ndarray | None) -> np.ndarray:
     """Unit-norm MLP read rows (gate or up) of layer ``i`` with the norm gain folded, in the reference basis."""
     w = ckpt.get(layer_name(i, f"mlp.{kind}_proj.weight")) * norm_gain(ckpt, i, "post_attention_layernorm")[None, :]
-    x = w.double().numpy()
+    x = w.numpy()  # float32: cosines to rank neurons need no more, and F x D x D products halve
     if q is not None:
-        x = x @ q.T  # a read row w_b acts on x_b = x_a q, i.e. as w_b q^T on x_a
+        x = x @ q.T.astype(np.float32)  # a read row w_b acts on x_b = x_a q, i.e. as w_b q^T on x_a
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30)
 
 

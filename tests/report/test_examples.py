@@ -57,9 +57,26 @@ def test_examples_cover_every_format(name: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", NAMES)
 def test_example_bodies_reproduce(name: str) -> None:
-    """Running the real models again gives the stored body, byte for byte: the examples are current."""
+    """Running the real models again gives the stored body: the examples are current. Verdicts, ids,
+    texts and structure must be identical; numbers equal to 1e-3 relative (another CPU's BLAS rounds
+    float32 products differently, and six significant digits show it)."""
     _need(name)
-    assert REGEN.run_models([name])[name] == REGEN.stored_body(name)
+    mismatches = _differences(REGEN.run_models([name])[name], REGEN.stored_body(name))
+    assert mismatches == [], mismatches[:10]
+
+
+def _differences(a: Any, b: Any, where: str = "") -> list[str]:
+    if isinstance(a, bool) or isinstance(b, bool) or not isinstance(a, (int, float)) or not isinstance(b, (int, float)):
+        if isinstance(a, dict) and isinstance(b, dict):
+            if list(a) != list(b):
+                return [f"{where}: keys {list(a)} != {list(b)}"]
+            return [d for k in a for d in _differences(a[k], b[k], f"{where}/{k}")]
+        if isinstance(a, list) and isinstance(b, list):
+            if len(a) != len(b):
+                return [f"{where}: {len(a)} items != {len(b)}"]
+            return [d for i, (x, y) in enumerate(zip(a, b)) for d in _differences(x, y, f"{where}[{i}]")]
+        return [] if a == b else [f"{where}: {a!r} != {b!r}"]
+    return [] if abs(a - b) <= 1e-3 * max(abs(a), abs(b)) + 1e-9 else [f"{where}: {a} != {b}"]
 
 
 # -- the page in a real browser -------------------------------------------------------------------
