@@ -10,8 +10,9 @@ How the lineage verdict is reached (documented rules, in order):
    such reference (highest score) is the ``base``. Its family and license govern.
 2. ``imitates``: no weight match, but the behaviour of a reference is imitated far beyond what
    independent models reach (a distilled student, or a descendant whose weights we cannot compare).
-3. ``unverified``: weak evidence (architecture, tokenizer or declared base model) points at a Meta
-   release whose weight fingerprint is not installed. Never concluded as derived: architecture and
+3. ``unverified``: a LoRA adapter (deltas only: its base's lineage governs, finding PROV-LIN-005
+   names the base to audit), or weak evidence (architecture, tokenizer or declared base model)
+   points at a Meta release whose weight fingerprint is not installed. Never concluded as derived: architecture and
    tokenizer are copied by independent models (TinyLlama, Yi). The finding names the command that
    settles it.
 4. ``independent``: nothing above. With no weak pointer to a Meta release and no weight match, the
@@ -147,7 +148,7 @@ def audit(
         weak.append(architecture_evidence(ckpt.args, kn))
     weak.append(tokenizer_evidence(ckpt.tokenizer, kn))
 
-    refs = _check_references(ckpt, registry_dir, behaviour, progress, device)
+    refs = _check_references(ckpt, registry_dir, behaviour, progress, device, notes)
     derived = sorted((r for r in refs if r.weights and r.weights.verdict == "derived"),
                      key=lambda r: (-r.weights.score, r.name))  # type: ignore[union-attr]
     imitated = sorted((r for r in refs if r.behaviour and r.behaviour.verdict == "imitates"),
@@ -176,6 +177,12 @@ def audit(
         verdict, base, family = "imitates", best.name, best.family
         p, score = best.behaviour.p_value, best.behaviour.score  # type: ignore[union-attr]
         summary = f"behaviour imitates {best.name}; weights independent of every registry reference"
+    elif ckpt.adapter is not None:
+        # deltas alone carry no lineage of their own: that of the base they are applied to governs
+        verdict, base = "unverified", ckpt.adapter.base_model
+        release_id = sorted(pointers - installed)[0] if pointers - installed else None
+        summary = (f"a LoRA adapter (weight deltas only): its lineage is its base model's, declared as "
+                   f"{base or 'nothing'}; audit the base, or the adapter merged into it, to verify")
     elif pointers - installed:
         verdict = "unverified"
         release_id = sorted(pointers - installed)[0]
@@ -205,6 +212,8 @@ def audit(
         findings = [f for f in findings if f.id not in _NON_META_RULES] + _non_meta_license_findings(
             ref, risk_in, concluded
         )
+    if ckpt.adapter is not None:
+        findings.append(_adapter_finding(ckpt.adapter.base_model, risk_in.anchors))
     findings.sort(key=lambda f: (-Severity(f.severity).rank, f.id))
     overall = max((Severity(f.severity) for f in findings), key=lambda s: s.rank, default=Severity.NONE)
     return AuditResult(
@@ -239,7 +248,7 @@ def _tag(e: Evidence, ref: str) -> Evidence:
 
 def _check_references(
     ckpt: Checkpoint, registry_dir: str | Path | None, behaviour: bool, progress: Progress | None,
-    device: str = "cpu",
+    device: str, notes: list[str],
 ) -> list[ReferenceCheck]:
     entries = list_entries(registry_dir)
     sketches: dict[int, WeightSketch] = {}
@@ -257,6 +266,9 @@ def _check_references(
     beh: dict[str, BehaviourResult] = {}
     if behaviour and probes and ckpt.args is not None and ckpt.args.runnable:
         beh = {r.reference: r for r in behaviour_against(ckpt, probes, progress, device)}
+    elif behaviour and probes:
+        what = "a LoRA adapter" if ckpt.args is None else f"architecture {ckpt.args.arch!r}"
+        notes.append(f"behaviour not measured: our engine has no forward pass for {what}")
     if progress:
         progress("references checked", len(entries), len(entries))
     return [ReferenceCheck(e.name, e.family, e.license, e.origin, results.get(i), beh.get(e.name))
@@ -363,6 +375,15 @@ def _anchors(ckpt: Checkpoint, folder: Path) -> dict[str, Anchor]:
     out.setdefault("license", out["config"] if "config" in out else Anchor(ckpt.path.name))
     out.setdefault("base_model", out["license"])
     return out
+
+
+def _adapter_finding(base: str | None, anchors: dict[str, Anchor]) -> Finding:
+    """PROV-LIN-005: an adapter's lineage cannot be verified from the adapter alone."""
+    return Finding("PROV-LIN-005", Severity.MEDIUM, "LoRA adapter: lineage not verifiable alone",
+                   f"a LoRA adapter holds only weight deltas; the license and obligations of its base model "
+                   f"({base or 'not declared'}) apply to any use of it, and the base is what must be audited",
+                   ("metadata.declared",), anchors.get("base_model"),
+                   f"provenance audit {base or 'BASE_MODEL'} (or the model with the adapter merged)")
 
 
 def _non_meta_license_findings(ref: ReferenceCheck, inp: RiskInput, concluded: str | None) -> list[Finding]:

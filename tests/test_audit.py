@@ -58,6 +58,21 @@ def test_zoo_descendant_is_derived_from_smollm2_with_apache_obligations(name: st
     assert result["risk"] == "low"
 
 
+@pytest.mark.slow
+def test_lone_lora_adapter_is_unverified_and_names_its_base() -> None:
+    """Deltas alone carry no lineage: never "independent", and the base to audit is named."""
+    result = audit(zoo_model("smol-lora")).to_dict()
+    assert result["lineage"]["verdict"] == "unverified"
+    assert result["lineage"]["base"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    lin005 = next(f for f in result["findings"] if f["id"] == "PROV-LIN-005")
+    assert lin005["severity"] == "medium" and "HuggingFaceTB/SmolLM2-135M-Instruct" in lin005["action"]
+    assert result["risk"] == "medium"
+    assert any("no forward pass for a LoRA adapter" in n for n in result["notes"])
+    # merged into its base, the same weights are derived from SmolLM2
+    merged = audit(zoo_model("smol-lora-merged"), behaviour=False).to_dict()
+    assert merged["lineage"]["verdict"] == "derived" and merged["lineage"]["base"] == "SmolLM2-135M-Instruct"
+
+
 def _tiny_model(folder: Path, vocab: int, seed: int, card: dict | None = None) -> Path:
     """A freshly initialised small LLaMA (independent of every reference), saved as an HF folder."""
     torch.manual_seed(seed)
