@@ -49,12 +49,13 @@ class NeuronLayer:
                 "mean_cosine": round(self.mean_cosine, 6), "p_value": float(f"{self.p_value:.6g}")}
 
 
-def _rows(ckpt: Checkpoint, i: int, kind: str, q: np.ndarray | None) -> np.ndarray:
-    """Unit-norm MLP read rows (gate or up) of layer ``i`` with the norm gain folded, in the reference basis."""
+def _rows(ckpt: Checkpoint, i: int, kind: str) -> np.ndarray:
+    """MLP read rows (gate or up) of layer ``i`` with the norm gain folded, float32, in ``ckpt``'s basis."""
     w = ckpt.get(layer_name(i, f"mlp.{kind}_proj.weight")) * norm_gain(ckpt, i, "post_attention_layernorm")[None, :]
-    x = w.numpy()  # float32: cosines to rank neurons need no more, and F x D x D products halve
-    if q is not None:
-        x = x @ q.T.astype(np.float32)  # a read row w_b acts on x_b = x_a q, i.e. as w_b q^T on x_a
+    return w.numpy()  # float32: cosines to rank neurons need no more
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-30)
 
 
@@ -64,19 +65,28 @@ def _match(xa: np.ndarray, xb: np.ndarray) -> tuple[np.ndarray, float]:
     return cols[np.argsort(rows)], float(cos[rows, cols].mean())
 
 
+def _aligned(a: Checkpoint, b: Checkpoint, ia: int, ib: int, kind: str, pick: np.ndarray,
+             q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit rows of A's picked neurons and of all B's, in one basis. A read row w_b acts on
+    x_b = x_a q, i.e. as w_b qᵀ on x_a. With equal widths q is orthogonal, and rotating A's m picked
+    rows by q gives the same cosines as rotating B's F rows by qᵀ, at m/F of the cost."""
+    xa, xb = _rows(a, ia, kind)[pick], _rows(b, ib, kind)
+    qf = q.astype(np.float32)
+    if q.shape[0] == q.shape[1]:
+        return _unit(xa @ qf), _unit(xb)
+    return _unit(xa), _unit(xb @ qf.T)
+
+
 def neuron_layer(a: Checkpoint, b: Checkpoint, ia: int, ib: int, q: np.ndarray) -> NeuronLayer:
     """Match reference layer ``ia``'s neurons with candidate layer ``ib``'s, by gate and by up rows."""
-    ga = _rows(a, ia, "gate", None)
-    gb = _rows(b, ib, "gate", q)
-    m = min(MAX_NEURONS, ga.shape[0], gb.shape[0])
-    pick = np.linspace(0, ga.shape[0] - 1, m).round().astype(int)
-    pg, cos_g = _match(ga[pick], gb)
-    del ga, gb
-    ua = _rows(a, ia, "up", None)
-    ub = _rows(b, ib, "up", q)
-    pu, _ = _match(ua[pick], ub)
+    fa = a.info(layer_name(ia, "mlp.gate_proj.weight")).shape[0]
+    fb = b.info(layer_name(ib, "mlp.gate_proj.weight")).shape[0]
+    m = min(MAX_NEURONS, fa, fb)
+    pick = np.linspace(0, fa - 1, m).round().astype(int)
+    pg, cos_g = _match(*_aligned(a, b, ia, ib, "gate", pick, q))
+    pu, _ = _match(*_aligned(a, b, ia, ib, "up", pick, q))
     agree = int(np.sum(pg == pu))
-    chance = max(1.0 / ub.shape[0], cal.NEURON_NULL_AGREEMENT)
+    chance = max(1.0 / fb, cal.NEURON_NULL_AGREEMENT)
     p = float(binom.sf(agree - 1, m, chance)) if agree > 0 else 1.0
     return NeuronLayer(ia, ib, m, agree, cos_g, max(p, 1e-300))
 
