@@ -68,17 +68,15 @@ def _match(xa: np.ndarray, xb: np.ndarray) -> tuple[np.ndarray, float]:
 def _aligned(a: Checkpoint, b: Checkpoint, ia: int, ib: int, kind: str, pick: np.ndarray,
              q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Unit rows of A's picked neurons and of all B's, in one basis. A read row w_b acts on
-    x_b = x_a q, i.e. as w_b qᵀ on x_a. With equal widths q is orthogonal, and rotating A's m picked
-    rows by q gives the same cosines as rotating B's F rows by qᵀ, at m/F of the cost."""
+    x_b = x_a q, i.e. as w_b qᵀ on x_a; q is orthogonal (equal widths), so rotating A's m picked rows
+    by q gives the same cosines as rotating B's F rows by qᵀ, at m/F of the cost."""
     xa, xb = _rows(a, ia, kind)[pick], _rows(b, ib, kind)
-    qf = q.astype(np.float32)
-    if q.shape[0] == q.shape[1]:
-        return _unit(xa @ qf), _unit(xb)
-    return _unit(xa), _unit(xb @ qf.T)
+    return _unit(xa @ q.astype(np.float32)), _unit(xb)
 
 
 def neuron_layer(a: Checkpoint, b: Checkpoint, ia: int, ib: int, q: np.ndarray) -> NeuronLayer:
-    """Match reference layer ``ia``'s neurons with candidate layer ``ib``'s, by gate and by up rows."""
+    """Match reference layer ``ia``'s neurons with candidate layer ``ib``'s, by gate and by up rows
+    (``q``: the orthogonal residual map between the equal-width models)."""
     fa = a.info(layer_name(ia, "mlp.gate_proj.weight")).shape[0]
     fb = b.info(layer_name(ib, "mlp.gate_proj.weight")).shape[0]
     m = min(MAX_NEURONS, fa, fb)

@@ -166,6 +166,16 @@ def test_full_comparison_agrees_with_the_sketch(ref, cand, relation):
         assert neuron.supports is None and neuron.details["p_value"] > 1e-3
 
 
+@pytest.mark.slow
+def test_neuron_test_needs_equal_widths():
+    """Its null agreement was calibrated on equal widths; across widths (stories260K's 64 against
+    SmolLM2's 576) it is skipped with a note rather than reported against the wrong null."""
+    full = W.compare_checkpoints(_open("smollm2"), _open("stories260k"))
+    assert full.verdict == "independent"
+    assert not any(e.name == "weights.neuron_match" for e in full.evidence) and full.neurons == []
+    assert any("neuron test skipped: the widths differ" in n for n in full.notes)
+
+
 def test_depth_changes_are_matched_layer_by_layer():
     """SOLAR up-scaling repeats a middle band of layers; pruning drops layers: matches say which."""
     up = W.compare_to_sketch(_open("smol-upscaled"), _sketch("smollm2"))
