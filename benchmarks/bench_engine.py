@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from provenance.checkpoint import open_checkpoint  # noqa: E402
+from provenance.checkpoint.base import LM_HEAD, Checkpoint  # noqa: E402
 from provenance.model import Transformer  # noqa: E402
 from tests.models import fetch  # noqa: E402
 
@@ -37,18 +38,31 @@ def load(engine: str, path: Path, dtype: torch.dtype = torch.float32, device: st
     if engine == "ours":
         with open_checkpoint(path) as ckpt:
             return Transformer.from_checkpoint(ckpt, dtype=dtype, device=device)
-    from transformers import AutoModelForCausalLM, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoModelForCausalLM
 
     if path.suffix == ".gguf":
         return AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=dtype).to(device).eval()
     with open_checkpoint(path) as ckpt:
-        cfg = ckpt.args.to_hf_config()
-        with torch.device(device):
-            model = LlamaForCausalLM(LlamaConfig(**cfg)).to(dtype)
-        # canonical names are Hugging Face's; a tied head is the embedding
-        missing, _ = model.load_state_dict(dict(ckpt.items()), strict=False)
-    if set(missing) - {"lm_head.weight"} or (missing and not cfg["tie_word_embeddings"]):
-        raise RuntimeError(f"{path}: transformers expects tensors we did not load: {missing}")
+        return hf_from_checkpoint(ckpt, dtype, device)
+
+
+def hf_from_checkpoint(ckpt: Checkpoint, dtype: torch.dtype = torch.float32, device: str = "cpu",
+                       attention: str = "sdpa") -> torch.nn.Module:
+    """transformers' ``LlamaForCausalLM`` holding ``ckpt``'s weights (canonical names are Hugging
+    Face's; a tied head is the embedding). ``attention``: ``sdpa``, its default, for speed; ``eager``,
+    a code path independent of ours, for parity."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    assert ckpt.args is not None
+    config = LlamaConfig(**ckpt.args.to_hf_config())
+    config._attn_implementation = attention
+    with torch.device(device):
+        model = LlamaForCausalLM(config).to(dtype)
+    tied = ckpt.args.tie_embeddings
+    state = {name: ckpt.get(name) for name in ckpt.names() if not (tied and name == LM_HEAD)}
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    if unexpected or set(missing) - {LM_HEAD} or (missing and not tied):
+        raise RuntimeError(f"{ckpt.path}: transformers and our tensors disagree: {missing} {unexpected}")
     model.tie_weights()
     return model.eval()
 

@@ -30,41 +30,18 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from provenance.checkpoint import open_checkpoint  # noqa: E402
-from provenance.checkpoint.base import LM_HEAD, Checkpoint  # noqa: E402
+from provenance.checkpoint.base import Checkpoint  # noqa: E402
 from provenance.fingerprint import SUFFIX, Fingerprint  # noqa: E402
 from provenance.model import Transformer  # noqa: E402
+
+import bench_engine as be  # noqa: E402
 
 LENGTHS = (5, 17, 313)
 SPEED_LENGTHS = (128, 512, 2048)
 DEVICE = "cuda"  # --device cpu: a dry run of this script on a machine without a GPU
-
-
-def hf_model(ckpt: Checkpoint, dtype: torch.dtype, device: str, attention: str = "eager") -> torch.nn.Module:
-    """transformers' LlamaForCausalLM holding ``ckpt``'s canonical weights: eager attention (an
-    independent code path) for parity, its default ``sdpa`` for speed."""
-    import transformers
-
-    assert ckpt.args is not None
-    config = transformers.LlamaConfig(**ckpt.args.to_hf_config())
-    config._attn_implementation = attention
-    with torch.device(device):
-        model = transformers.LlamaForCausalLM(config).to(dtype)
-    state = {name: ckpt.get(name) for name in ckpt.names() if name != LM_HEAD or not ckpt.args.tie_embeddings}
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    assert not unexpected and set(missing) <= {LM_HEAD}, (missing, unexpected)
-    return model.eval()
-
-
-def _sync() -> None:
-    if DEVICE == "cuda":
-        torch.cuda.synchronize()
-
-
-def tokens(length: int, vocab: int, device: str) -> torch.Tensor:
-    g = torch.Generator().manual_seed(length)
-    return torch.randint(0, vocab, (1, length), generator=g).to(device)
 
 
 def logits(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -77,11 +54,11 @@ def parity(ckpt: Checkpoint) -> dict:
     """float32 GPU parity (ours vs transformers, ours GPU vs CPU) and bfloat16 agreement."""
     vocab = ckpt.args.vocab_size  # type: ignore[union-attr]
     ours = {dt: Transformer.from_checkpoint(ckpt, dtype=dt, device=DEVICE) for dt in (torch.float32, torch.bfloat16)}
-    theirs = {dt: hf_model(ckpt, dt, DEVICE) for dt in (torch.float32, torch.bfloat16)}
+    theirs = {dt: be.hf_from_checkpoint(ckpt, dt, DEVICE, "eager") for dt in (torch.float32, torch.bfloat16)}
     cpu = Transformer.from_checkpoint(ckpt)
     out: dict = {}
     for n in LENGTHS:
-        x = tokens(n, vocab, DEVICE)
+        x = be.tokens(n, vocab, DEVICE)
         o32, t32 = logits(ours[torch.float32], x), logits(theirs[torch.float32], x)
         o16, t16 = logits(ours[torch.bfloat16], x), logits(theirs[torch.bfloat16], x)
         c32 = logits(cpu, x.cpu())
@@ -98,29 +75,14 @@ def parity(ckpt: Checkpoint) -> dict:
     return out
 
 
-@torch.inference_mode()
 def speed(ckpt: Checkpoint, repeat: int) -> dict:
-    """Prefill tokens/s on the GPU, ours and transformers', alternating runs (best of ``repeat``)."""
+    """Prefill tokens/s on the GPU, ours and transformers' (SDPA), per dtype: bench_engine's timing."""
     vocab = ckpt.args.vocab_size  # type: ignore[union-attr]
     out: dict = {}
     for dt in (torch.float32, torch.bfloat16):
-        models = {"ours": Transformer.from_checkpoint(ckpt, dtype=dt, device=DEVICE), "transformers": hf_model(ckpt, dt, DEVICE, "sdpa")}
-        for n in SPEED_LENGTHS:
-            x = tokens(n, vocab, DEVICE)
-            best = {k: float("inf") for k in models}
-            for m in models.values():
-                m(x)
-            for _ in range(repeat):
-                for k, m in models.items():
-                    _sync()
-                    t = time.perf_counter()
-                    m(x)
-                    _sync()
-                    best[k] = min(best[k], time.perf_counter() - t)
-            out[f"{str(dt).split('.')[-1]}@{n}"] = {
-                "ours_tok_s": round(n / best["ours"]), "transformers_tok_s": round(n / best["transformers"]),
-                "ratio": round(best["transformers"] / best["ours"], 3),
-            }
+        models = {"ours": Transformer.from_checkpoint(ckpt, dtype=dt, device=DEVICE),
+                  "transformers": be.hf_from_checkpoint(ckpt, dt, DEVICE)}
+        out[str(dt).removeprefix("torch.")] = be.time_prefill(models, list(SPEED_LENGTHS), repeat, vocab, DEVICE)
         del models
     return out
 

@@ -173,7 +173,8 @@ def run_canaries(
     architecture cannot run.
     """
     cs = canaries or load_canaries()
-    model = model or engine(ckpt, dtype, device)
+    if model is None:
+        model = engine(ckpt, dtype, device)
     vocab = model.args.vocab_size
     tok = ckpt.tokenizer if prompts is None else None
     if tok is not None:
@@ -501,7 +502,8 @@ def behaviour_against(
         key = (ref.canary_version, ref.mode, ref.prompts.tobytes())
         if key not in runs:
             try:
-                model = model or engine(ckpt, device=device)
+                if model is None:
+                    model = engine(ckpt, device=device)
                 runs[key] = candidate_results(ckpt, ref, progress, model=model)
             except UnsupportedError as e:
                 runs[key] = e

@@ -353,10 +353,10 @@ class _Plan:
     bases: list[tuple[str, torch.Tensor]]  # (basis name, probe [D_cand, k] in the candidate's basis)
 
 
-def _plan(cand: Checkpoint, ref: WeightSketch, embed: np.ndarray) -> _Plan:
+def _plan(cand: Checkpoint, ref: WeightSketch, embed: np.ndarray, caveats: list[str]) -> _Plan:
     args = cand.args
     assert args is not None
-    notes = list(ref.notes) + check_comparable(cand)
+    notes = list(ref.notes) + caveats
     alignment, raw_cos = _align(cand, ref, embed)
     probe = torch.from_numpy(ref.probe.astype(np.float64))
     bases: list[tuple[str, torch.Tensor]] = []
@@ -378,9 +378,9 @@ def compare_to_sketches(cand: Checkpoint, refs: list[WeightSketch], progress: Pr
     registry references; reading and dequantizing the candidate dominates the cost). Raises
     :class:`UnsupportedError` when the candidate's weights cannot be compared at all.
     """
-    check_comparable(cand)
+    caveats = check_comparable(cand)
     embed = cand.get(EMBED).numpy()
-    plans = [_plan(cand, ref, embed) for ref in refs]
+    plans = [_plan(cand, ref, embed, caveats) for ref in refs]
     del embed  # the full table can be 2 GB (128k x 4096); the alignments kept only anchor rows
     probes = [p for plan in plans for _, p in plan.bases]
     maps = iter(_layer_maps(cand, probes, progress, "weight comparison") if probes else [])

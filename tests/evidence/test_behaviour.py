@@ -147,19 +147,12 @@ SMOL_INDEPENDENT = ["smol-random", "smol-scratch"]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", SMOL_DERIVED)
-def test_smol_descendants_imitate(name: str) -> None:
+@pytest.mark.parametrize(("name", "verdict"), [(n, "imitates") for n in SMOL_DERIVED]
+                         + [(n, "independent") for n in SMOL_INDEPENDENT])
+def test_smol_descendants_imitate_and_independents_are_rejected(name: str, verdict: str) -> None:
     ref = reference(SMOL_FP)
     r = compare_behaviour(ref.behaviour, live(name, ref.behaviour), "SmolLM2-135M-Instruct")
-    assert r.verdict == "imitates", (r.score, r.z, r.per_kind)
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", SMOL_INDEPENDENT)
-def test_smol_independents_are_rejected(name: str) -> None:
-    ref = reference(SMOL_FP)
-    r = compare_behaviour(ref.behaviour, live(name, ref.behaviour), "SmolLM2-135M-Instruct")
-    assert r.verdict == "independent", (r.score, r.z, r.per_kind)
+    assert r.verdict == verdict, (r.score, r.z, r.per_kind)
 
 
 def test_stories260k_cannot_imitate_smollm2() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,14 @@ from tests.hostile import corpus
 def seeds(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A folder of seed files and model folders, built lazily by the targets that need them."""
     return tmp_path_factory.mktemp("fuzz-seeds")
+
+
+def fresh(tmp: Path, src: Path) -> Path:
+    """A scratch copy of folder ``src`` at ``tmp`` (files are small), replacing the last example's."""
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    shutil.copytree(src, tmp)
+    return tmp
 
 
 def seed(root: Path, name: str, build) -> Path:

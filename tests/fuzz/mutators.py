@@ -4,6 +4,7 @@ fields a parser trusts, truncation, splices) and structure (JSON/YAML values rep
 from __future__ import annotations
 
 import json
+from pathlib import Path
 import math
 import re
 import struct
@@ -144,11 +145,13 @@ def dump_json(tree: Any) -> str:
     return re.sub(r'"@@(deep|bigint):(\d+)@@"', lambda m: expand[m.group(1)](int(m.group(2))), text)
 
 
-def mutate_json_text(data: st.DataObject, original: str) -> bytes:
-    """Structured (most of the time) or byte-level mutation of a JSON document."""
+def mutate_json_file(data: st.DataObject, path: Path) -> None:
+    """Rewrite the JSON document at ``path`` mutated: structurally (most of the time) or byte by byte."""
+    original = path.read_text()
     if data.draw(st.integers(0, 3), label="json mode"):
-        return dump_json(mutate_tree(data, json.loads(original))).encode("utf-8", "surrogatepass")
-    return mutate_bytes(data, original.encode())
+        path.write_bytes(dump_json(mutate_tree(data, json.loads(original))).encode("utf-8", "surrogatepass"))
+    else:
+        path.write_bytes(mutate_bytes(data, original.encode()))
 
 
 def le_fields(offsets: Sequence[int], width: int) -> list[Field]:

@@ -4,7 +4,6 @@ within the time and memory bounds of :mod:`tests.fuzz.harness`."""
 from __future__ import annotations
 
 import json
-import shutil
 import struct
 from functools import cache
 from pathlib import Path
@@ -15,13 +14,13 @@ from hypothesis import strategies as st
 
 from provenance.checkpoint import open_checkpoint
 from provenance.inspect import describe_checkpoint
-from tests.fuzz.conftest import seed
+from tests.fuzz.conftest import fresh, seed
 from tests.fuzz.harness import fuzz_settings, survives
 from tests.fuzz.mutators import (
     Field,
     dump_json,
     mutate_bytes,
-    mutate_json_text,
+    mutate_json_file,
     mutate_tree,
 )
 from tests.hostile import corpus
@@ -39,14 +38,6 @@ def exercise(path: Path, tensors: int | None = None) -> None:
             names = sorted(set(names[::step] + names[-1:]))
         for name in names:
             c.get(name)
-
-
-def fresh(tmp: Path, src: Path) -> Path:
-    """A scratch copy of model folder ``src`` (files are small)."""
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    shutil.copytree(src, tmp)
-    return tmp
 
 
 # -- GGUF: SmolLM2's real header region --------------------------------------------------------
@@ -162,7 +153,7 @@ def test_llama2c_header(data: st.DataObject, llama2c_seeds: dict[int, Path], tmp
 @given(data=st.data())
 def test_config_json(data: st.DataObject, stories_hf_seed: Path, tmp_path_factory) -> None:
     folder = fresh(tmp_path_factory.getbasetemp() / "cfg", stories_hf_seed)
-    (folder / "config.json").write_bytes(mutate_json_text(data, (folder / "config.json").read_text()))
+    mutate_json_file(data, folder / "config.json")
     survives(lambda: exercise(folder))
 
 
@@ -175,7 +166,7 @@ def meta_seed(seeds: Path) -> Path:
 @given(data=st.data())
 def test_params_json(data: st.DataObject, meta_seed: Path, tmp_path_factory) -> None:
     folder = fresh(tmp_path_factory.getbasetemp() / "params", meta_seed)
-    (folder / "params.json").write_bytes(mutate_json_text(data, (folder / "params.json").read_text()))
+    mutate_json_file(data, folder / "params.json")
     survives(lambda: exercise(folder))
 
 
@@ -188,8 +179,7 @@ def sharded_seed(seeds: Path) -> Path:
 @given(data=st.data())
 def test_shard_index(data: st.DataObject, sharded_seed: Path, tmp_path_factory) -> None:
     folder = fresh(tmp_path_factory.getbasetemp() / "index", sharded_seed)
-    index = folder / "model.safetensors.index.json"
-    index.write_bytes(mutate_json_text(data, index.read_text()))
+    mutate_json_file(data, folder / "model.safetensors.index.json")
     survives(lambda: exercise(folder))
 
 
@@ -203,8 +193,7 @@ def lora_seed(seeds: Path) -> Path:
 def test_lora_adapter(data: st.DataObject, lora_seed: Path, tmp_path_factory) -> None:
     folder = fresh(tmp_path_factory.getbasetemp() / "lora", lora_seed)
     if data.draw(st.booleans(), label="config"):
-        cfg = folder / "adapter_config.json"
-        cfg.write_bytes(mutate_json_text(data, cfg.read_text()))
+        mutate_json_file(data, folder / "adapter_config.json")
     else:
         weights = folder / "adapter_model.safetensors"
         raw = weights.read_bytes()

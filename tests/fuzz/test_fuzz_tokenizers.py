@@ -4,7 +4,6 @@ tokenizer.bin and GGUF tokenizer metadata."""
 
 from __future__ import annotations
 
-import shutil
 import struct
 from functools import cache
 from pathlib import Path
@@ -15,9 +14,9 @@ from hypothesis import strategies as st
 
 from provenance.tokenizer import Tokenizer, load_tokenizer
 from provenance.tokenizer_gguf import from_gguf_metadata, load_llama2c_tokenizer
-from tests.fuzz.conftest import seed
+from tests.fuzz.conftest import fresh, seed
 from tests.fuzz.harness import fuzz_settings, survives
-from tests.fuzz.mutators import mutate_bytes, mutate_json_text, mutate_tree
+from tests.fuzz.mutators import mutate_bytes, mutate_json_file, mutate_tree
 from tests.hostile import corpus
 
 pytestmark = pytest.mark.fuzz
@@ -48,13 +47,9 @@ def hf_tokenizer_seed(seeds: Path) -> Path:
 @fuzz_settings(150)
 @given(data=st.data())
 def test_tokenizer_json(data: st.DataObject, hf_tokenizer_seed: Path, tmp_path_factory) -> None:
-    folder = tmp_path_factory.getbasetemp() / "tok"
-    if folder.exists():
-        shutil.rmtree(folder)
-    shutil.copytree(hf_tokenizer_seed, folder)
+    folder = fresh(tmp_path_factory.getbasetemp() / "tok", hf_tokenizer_seed)
     name = data.draw(st.sampled_from(["tokenizer.json", "tokenizer.json", "tokenizer_config.json"]), label="file")
-    target = folder / name
-    target.write_bytes(mutate_json_text(data, target.read_text()))
+    mutate_json_file(data, folder / name)
     survives(lambda: use(load_tokenizer(folder)))
 
 
