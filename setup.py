@@ -1,6 +1,6 @@
 """Wheels carry the shipped registry: ``fingerprints/`` (reference fingerprints and release data) is
 copied into the built package as ``provenance/data/fingerprints``. An editable install or a source
-checkout reads ``fingerprints/`` in place (:func:`provenance.registry.shipped_dir`)."""
+checkout reads ``fingerprints/`` in place (:func:`provenance.fingerprint.registry.shipped_dir`)."""
 
 import shutil
 from pathlib import Path

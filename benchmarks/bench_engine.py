@@ -29,7 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from provenance.checkpoint import open_checkpoint  # noqa: E402
 from provenance.checkpoint.base import LM_HEAD, Checkpoint  # noqa: E402
-from provenance.model import Transformer  # noqa: E402
+from provenance.engine.model import Transformer  # noqa: E402
 from tests.models import fetch  # noqa: E402
 
 

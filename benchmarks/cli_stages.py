@@ -34,7 +34,7 @@ import generate as gen
 import torch
 from measure import Context, Run, device_args, nbytes, read_floor, run_cli
 
-from provenance.config import ModelArgs
+from provenance.modelargs import ModelArgs
 from tests.models import fetch, stories260k
 from tests.zoo import _target as zoo_path
 

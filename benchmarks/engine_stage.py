@@ -26,7 +26,7 @@ import torch
 from measure import Context
 from torch import nn
 
-from provenance.model import Attention, RMSNorm
+from provenance.engine.model import Attention, RMSNorm
 from tests.models import cache_dir, stories260k
 
 PROFILED_PASSES = 3

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from provenance.config import ModelArgs
+from provenance.modelargs import ModelArgs
 from tests.models import SHARED, cache_dir
 
 #: Real release shapes (from their config.json files); depth is set per benchmark.

@@ -34,8 +34,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from provenance.checkpoint import open_checkpoint  # noqa: E402
 from provenance.checkpoint.base import Checkpoint  # noqa: E402
-from provenance.fingerprint import SUFFIX, Fingerprint  # noqa: E402
-from provenance.model import Transformer  # noqa: E402
+from provenance.fingerprint.format import SUFFIX, Fingerprint  # noqa: E402
+from provenance.engine.model import Transformer  # noqa: E402
 
 import bench_engine as be  # noqa: E402
 

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from provenance.checkpoint import merge_lora, open_checkpoint
-from provenance.compare import compare
+from provenance.evidence.weights.compare import compare
 from provenance.evidence import weights
 from tests.zoo import BASES, ZOO_DERIVED, ZOO_INDEPENDENT, ZooUnavailable, build
 from tests.zoo import _target as target
@@ -76,7 +76,7 @@ def cost(shape: str) -> None:
     import torch
 
     from provenance.checkpoint.base import Checkpoint, LazyTensor
-    from provenance.config import ModelArgs
+    from provenance.modelargs import ModelArgs
 
     args = {"7b": ModelArgs(), "1b": ModelArgs(dim=2048, n_layers=16, n_heads=32, n_kv_heads=8, hidden_dim=8192,
                                                 head_dim=64, vocab_size=128256, tie_embeddings=True)}[shape]

@@ -17,8 +17,8 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))  # run from anywhere: the repo root holds provenance/ and tests/
 
 from provenance.checkpoint import open_checkpoint
-from provenance.fingerprint import SUFFIX, Fingerprint
-from provenance.registry import slug
+from provenance.fingerprint.format import SUFFIX, Fingerprint
+from provenance.fingerprint.registry import slug
 from tests.models import fetch, stories260k
 
 # name, family, license, source, how to get the file

@@ -2,7 +2,7 @@
 
 Layers of evidence, weakest first: declared metadata, architecture signature, tokenizer identity
 (:mod:`provenance.evidence`), then the strong ones against every registry fingerprint: weights
-(:mod:`provenance.evidence.weights`) and behaviour (:mod:`provenance.evidence.behaviour`).
+(:mod:`provenance.evidence.weights.sketch`) and behaviour (:mod:`provenance.evidence.behaviour.probes`).
 
 How the lineage verdict is reached (documented rules, in order):
 
@@ -23,31 +23,31 @@ How the lineage verdict is reached (documented rules, in order):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from provenance.checkpoint import open_checkpoint
 from provenance.checkpoint.base import Checkpoint
-from provenance.compare import CompareResult, compare_sketches
+from provenance.evidence.weights.compare import CompareResult, compare_sketches
 from provenance.errors import ProvenanceError
 from provenance.evidence import Evidence
 from provenance.evidence.architecture import architecture_evidence
-from provenance.evidence.behaviour import BehaviourResult, ProbeResults, behaviour_against
+from provenance.evidence.behaviour.compare import behaviour_against
+from provenance.evidence.behaviour.probes import ProbeResults
+from provenance.evidence.behaviour.score import BehaviourResult
 from provenance.evidence.metadata import metadata_evidence
 from provenance.evidence.tokenizer import tokenizer_evidence
-from provenance.evidence.weights import WeightSketch
-from provenance.fingerprint import Fingerprint
-from provenance.inspect import describe_checkpoint
-from provenance.license_text import notice_license, recognise_file
-from provenance.lineage import behaviour_summary
-from provenance.licenses import get_license, normalize_license, obligations
-from provenance.registry import list_entries
-from provenance.releases import Knowledge, load_knowledge, resolve_release
-from provenance.risk import Anchor, Finding, RiskInput, Severity, assess
-
-Progress = Callable[[str, int, int], None]
+from provenance.evidence.weights.sketch import WeightSketch
+from provenance.fingerprint.format import Fingerprint
+from provenance.describe import describe_checkpoint
+from provenance.knowledge.license_text import notice_license, recognise_file
+from provenance.compare import behaviour_summary
+from provenance.knowledge.licenses import get_license, normalize_license, obligations
+from provenance.fingerprint.registry import list_entries
+from provenance.knowledge.releases import Knowledge, load_knowledge, resolve_release
+from provenance.knowledge.rules import Anchor, Finding, RiskInput, Severity, assess
+from provenance.domain import Progress
 
 LICENSE_FILES = re.compile(r"^(license|licence|copying|use_policy|acceptable[_-]use)([._-].*)?$", re.I)
 NOTICE_FILES = re.compile(r"^notice([._-].*)?$", re.I)

@@ -1,10 +1,12 @@
-"""Every number that turns a weight-space measurement into a verdict, with the measurement behind it.
+"""Every number that turns a measurement into a verdict, with the measurement behind it.
 
-Weight lineage (:mod:`provenance.evidence.weights`)
+Sections: weight lineage (below), behaviour (further down), license texts, engine precision.
+
+Weight lineage (:mod:`provenance.evidence.weights.sketch`)
 --------------------------------------------------
 The score ``T`` is the median, over the layers of whichever model it is larger for, of each layer's
 best cosine with any layer of the other model: the four symmetry-invariant per-layer maps of
-:mod:`provenance.evidence.invariants` (probe width 128), compared after aligning the residual bases
+:mod:`provenance.evidence.weights.invariants` (probe width 128), compared after aligning the residual bases
 on shared-token embeddings and after removing what all layers of a model share.
 
 Measured with ``python benchmarks/study_compare.py --full`` (every zoo pair of tests/zoo.py both
@@ -74,3 +76,55 @@ NEURON_NULL_AGREEMENT = 0.05
 #: descendants 100% agreement, independents <= 1.9%.
 NEURON_DERIVED_P = 1e-6
 NEURON_DERIVED_FRACTION = 0.2
+
+
+# -- behaviour (provenance.evidence.behaviour.score) ------------------------------------------------
+# Measured by ``python benchmarks/study_behaviour.py --optin`` (canaries v1; zoo of tests/zoo.py;
+# references = the shipped fingerprints; score = mean deep-tail correlation, see position_stats):
+#   text mode, SmolLM2 reference, descendants: ft-light 0.985, cpt 0.886, LoRA 0.868, Q8_0 0.999,
+#     Q4_0 0.802, vocab-ext 0.955, upscaled 0.763, averaged 0.734, noise 0.744, permuted/rotated
+#     1.000, heavy SFT (lr 1e-3) 0.505, pruned+healed 0.502 (the weakest);
+#   text mode, independent pairs (8): random init 0.015, from scratch -0.001, Qwen2.5-Coder 0.200,
+#     and with other references (scratch, Qwen) 0.011, -0.013, 0.208, 0.031, 0.209 (the strongest):
+#     mean 0.083, std 0.103;
+#   id mode, stories260K reference: fine-tuned 0.286, distilled student 0.205, permuted/rotated 1.000;
+#     independent pairs (7, incl. two seeds on the same data): mean 0.001, std 0.004, max 0.009.
+BEHAVIOUR_MIN_SHARED_KEYS = 32  # sampled keys both models know, for a position's tail correlation to count
+BEHAVIOUR_MIN_POSITIONS = 16  # positions with a tail correlation, for a verdict other than inconclusive
+#: Share of a position's sampled keys, least likely first, that the tail correlation uses. The upper
+#: half of even a random sample holds tokens any competent model ranks alike; the lower half is where
+#: the weights' idiosyncrasy dominates. Measured (SmolLM2 reference): Qwen2.5-Coder 0.355 -> 0.200,
+#: heavy SFT 0.618 -> 0.505, pruned+healed 0.646 -> 0.502, 4-bit 0.883 -> 0.802 (all keys -> half).
+BEHAVIOUR_DEEP_TAIL = 0.5
+#: Null distribution of the score for independent models, per probing mode: Normal(mean, std), the
+#: independent pairs above. Text canaries: capable language models agree on part of any text (Qwen
+#: vs SmolLM2 0.20); id probes (a tokenizer-less reference's own greedy sequences) are idiosyncratic.
+BEHAVIOUR_NULL: dict[str, tuple[float, float]] = {"text": (0.083, 0.103), "ids": (0.001, 0.004)}
+#: No null narrower than this is trusted: the id-mode spread (0.004) comes from 260K-parameter models
+#: only. With it, "imitates" needs 0.15 in id mode (distilled student 0.205).
+BEHAVIOUR_NULL_STD_FLOOR = 0.05
+#: z at or above which behaviour "imitates" (text: score >= 0.39; weakest descendant 0.50, z = 4.1),
+#: at or below which it is "independent" (text: <= 0.29; strongest independent 0.21, z = 1.2).
+BEHAVIOUR_Z_IMITATES = 3.0
+BEHAVIOUR_Z_INDEPENDENT = 2.0
+
+
+# -- license texts (provenance.knowledge.license_text) -----------------------------------------------
+# Decision numbers, measured by tests/test_licenses.py on the six Llama LICENSE and USE_POLICY texts:
+# a text shares 0.49-0.97 of its sample with the *other* versions' document of the same kind (Llama 2 and
+# Llama 3 policies are near copies) and 1.00 with its own; an unrelated license (Apache-2.0) < 0.1.
+# Rewrapping, case, punctuation and markdown edits change nothing; dropping sentences keeps >= 0.8.
+LICENSE_MIN_CONTAINMENT = 0.5
+# Version: the own version's distinct shingles are all present in an unedited copy (1.0), every other
+# version's are absent (0.0, by construction). Another version is reported in ``ambiguous_with`` when it
+# scores within VERSION_MARGIN of the best, or at least MIXED_VERSION (a text mixing two versions, e.g.
+# the 3.1 agreement with its version numbers edited to 3.2 but 3.1's URLs kept, scores 0.74 / 0.27).
+LICENSE_VERSION_MARGIN = 0.25
+LICENSE_MIXED_VERSION = 0.2
+
+
+# -- engine precision (provenance.engine.device) ------------------------------------------------------
+#: Behavioural probes run in float32 below this many parameters, bfloat16 from it: a 7B model in
+#: float32 needs 28 GB. Measured: bf16 vs fp32 top-1 agreement 0.96-0.98 on SmolLM2 (313 tokens), so
+#: verdicts hold; float32 is kept where it is affordable.
+HALF_PRECISION_FROM_PARAMS = 2_000_000_000

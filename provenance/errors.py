@@ -1,8 +1,13 @@
-"""Errors that reach the user as one line and exit code 2."""
+"""Errors that reach the user as one line and exit code 2, and the one way to make that line."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+
+#: C0/C1 control characters and Unicode bidi overrides/isolates: a hostile file or tensor name's
+#: ANSI escapes or reordering marks must never reach a terminal or a report raw.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 class ProvenanceError(Exception):
@@ -22,3 +27,11 @@ class FormatError(ProvenanceError):
 
 class UnsupportedError(ProvenanceError):
     """The input is valid but asks for something we do not do (e.g. the forward pass of gemma3)."""
+
+
+def one_line(message: object, limit: int = 500) -> str:
+    """``message`` (an exception or text) as one line for an error: whitespace runs become one
+    space and control characters are written escaped (``\\x1b``), so it still names the file but
+    cannot drive the terminal; library messages may quote file content, hence the ``limit``."""
+    flat = " ".join(str(message).split())
+    return CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), flat)[:limit]

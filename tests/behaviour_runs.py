@@ -18,17 +18,18 @@ import numpy as np
 import pytest
 
 import provenance
-from provenance.canaries import CANARY_VERSION
+from provenance.evidence.behaviour.canaries import CANARY_VERSION
 from provenance.checkpoint import merge_lora, open_checkpoint
 from provenance.checkpoint.base import Checkpoint
-from provenance.evidence.behaviour import ProbeResults, candidate_results, run_canaries
-from provenance.fingerprint import SUFFIX, Fingerprint
-from provenance.registry import shipped_dir
+from provenance.evidence.behaviour.probes import ProbeResults, candidate_results, run_canaries
+from provenance.fingerprint.format import SUFFIX, Fingerprint
+from provenance.fingerprint.registry import shipped_dir
 from tests.models import cache_dir, fetch, stories260k
 
 SMOL_FP = "smollm2-135m-instruct"
 STORIES_FP = "stories260k"
-_CODE = ("canaries.py", "model.py", "tokenizer.py", "data/canaries-v1.json")
+_CODE = ("evidence/behaviour/canaries.py", "engine/model.py", "tokenizer/vocab.py", "tokenizer/files.py",
+         "tokenizer/rebuilt.py", "tokenizer/chat.py", "data/canaries-v1.json")
 
 
 def reference(slug: str) -> Fingerprint:
@@ -40,8 +41,8 @@ def reference(slug: str) -> Fingerprint:
 
 def _code_hash() -> str:
     """Hash of the code whose output a cached run is: canaries, engine, tokenizer and the running half
-    of the behaviour module (not its comparison half or calibration constants)."""
-    from provenance.evidence import behaviour as b
+    of the behaviour code (not its statistics or calibration constants)."""
+    from provenance.evidence.behaviour import probes as b
 
     root = Path(provenance.__file__).parent
     h = hashlib.sha256()

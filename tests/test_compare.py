@@ -1,4 +1,4 @@
-"""`provenance.compare`: two real checkpoints (or a sketch and a checkpoint) in, one CompareResult out."""
+"""`provenance.evidence.weights.compare`: two real checkpoints (or a sketch and a checkpoint) in, one CompareResult out."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 
 from provenance.checkpoint import open_checkpoint
-from provenance.compare import CompareResult, compare
+from provenance.evidence.weights.compare import CompareResult, compare
 from provenance.evidence import weights as W
 from tests.zoo import zoo_model
 

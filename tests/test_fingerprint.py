@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from provenance.checkpoint import open_checkpoint
 from provenance.errors import FormatError
-from provenance.evidence.behaviour import compare_behaviour
-from provenance.evidence.weights import WeightSketch
-from provenance.fingerprint import META_KEY, SUFFIX, Fingerprint, read_header
-from provenance.registry import shipped_dir
+from provenance.evidence.behaviour.score import compare_behaviour
+from provenance.evidence.weights.sketch import WeightSketch
+from provenance.fingerprint.format import META_KEY, SUFFIX, Fingerprint, read_header
+from provenance.fingerprint.registry import shipped_dir
 from tests.models import MODELS, fetch, stories260k
 
 SHIPPED = ["smollm2-135m-instruct", "stories260k", "qwen2.5-coder-0.5b-instruct", "gemma-3-270m"]

@@ -10,10 +10,11 @@ import pytest
 
 from provenance.checkpoint.base import DeclaredMetadata
 from provenance.errors import FormatError
-from provenance.license_text import (MIN_CONTAINMENT, REFERENCE_DIRS, notice_license,
+from provenance.calibration import LICENSE_MIN_CONTAINMENT as MIN_CONTAINMENT
+from provenance.knowledge.license_text import (REFERENCE_DIRS, notice_license,
                                      recognise_file, recognise_text, words)
-from provenance.licenses import LICENSES, OBLIGATION_KINDS, declared_license, normalize_license, obligations
-from provenance.releases import SHARED
+from provenance.knowledge.licenses import LICENSES, OBLIGATION_KINDS, declared_license, normalize_license, obligations
+from tests.models import SHARED
 
 LICENSE_DIR = SHARED / "data" / "licenses"
 needs_texts = pytest.mark.skipif(not LICENSE_DIR.is_dir(), reason="../shared/data/licenses absent")
@@ -128,7 +129,7 @@ def test_each_real_text_is_recognised_as_its_version(folder: str, lic: str, fnam
 @needs_texts
 def test_version_margins_hold_on_the_references() -> None:
     """The numbers behind MIN_CONTAINMENT and VERSION_MARGIN: own version 1.0, others far below."""
-    from provenance.license_text import _references, shingle_hashes
+    from provenance.knowledge.license_text import _references, shingle_hashes
 
     refs = _references(None)
     for folder, lic, fname, kind in DOCS:

@@ -18,9 +18,10 @@ import torch
 
 from provenance.checkpoint import open_checkpoint
 from provenance.checkpoint.base import LM_HEAD, from_state_dict
-from provenance.config import ModelArgs, RopeScaling
+from provenance.modelargs import ModelArgs, RopeScaling
 from provenance.errors import FormatError, ProvenanceError, UnsupportedError
-from provenance.model import ForwardOutput, Transformer, greedy_generate, resolve_device
+from provenance.engine.device import resolve_device
+from provenance.engine.model import ForwardOutput, Transformer, greedy_generate
 from tests.models import cache_dir, fetch
 
 transformers = pytest.importorskip("transformers")

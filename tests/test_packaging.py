@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from provenance.registry import list_entries, shipped_dir
+from provenance.fingerprint.registry import list_entries, shipped_dir
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,7 @@ def test_wheel_carries_the_shipped_registry(tmp_path: Path) -> None:
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
                    check=True, capture_output=True)
-    code = ("from provenance.registry import list_entries, shipped_dir; from provenance.releases import load_knowledge;"
+    code = ("from provenance.fingerprint.registry import list_entries, shipped_dir; from provenance.knowledge.releases import load_knowledge;"
             "print(shipped_dir()); print(len(list_entries(None))); print(len(load_knowledge().releases))")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(site), "HOME": str(tmp_path)},
                          check=True, capture_output=True, text=True).stdout.split()

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from provenance import registry
+from provenance.fingerprint import registry
 from provenance.errors import FormatError, ProvenanceError
-from provenance.fingerprint import SUFFIX
+from provenance.fingerprint.format import SUFFIX
 from tests.models import stories260k
 
 SHIPPED_NAMES = {"SmolLM2-135M-Instruct", "stories260K", "Qwen2.5-Coder-0.5B-Instruct", "gemma-3-270m"}

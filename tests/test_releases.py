@@ -9,14 +9,16 @@ import json
 
 import pytest
 
-from provenance import releases as R
-from provenance.config import ModelArgs
+from provenance.knowledge import releases as R
+from tools import build_releases as build
+from provenance.modelargs import ModelArgs
 from provenance.errors import FormatError
-from provenance.licenses import LICENSES
-from provenance.tokenizer import Tokenizer, load_tokenizer
+from provenance.knowledge.licenses import LICENSES
+from provenance.tokenizer.files import load_tokenizer
+from provenance.tokenizer.vocab import Tokenizer
 from tests.release_configs import CONFIGS
 
-SHARED_DATA = R.SHARED / "data"
+SHARED_DATA = build.SHARED / "data"
 needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data (reference files) absent")
 TOKENIZER_FILES = SHARED_DATA / "tokenizers"
 
@@ -54,13 +56,13 @@ def test_knowledge_is_consistent() -> None:
 
 @needs_shared
 def test_shipped_file_is_a_fresh_build(tmp_path, capsys) -> None:
-    """releases.json is exactly what `python -m provenance.releases build` produces now."""
-    assert R.main(["check"]) == 0
+    """releases.json is exactly what `python -m provenance.knowledge.releases build` produces now."""
+    assert build.main(["check"]) == 0
     out = tmp_path / "releases.json"
-    assert R.main(["build", "--output", str(out)]) == 0
+    assert build.main(["build", "--output", str(out)]) == 0
     assert out.read_bytes() == R.data_path().read_bytes()
     out.write_text(out.read_text().replace('"llama-2-7b"', '"llama-2-7b-edited"'))
-    assert R.main(["check", "--output", str(out)]) == 1
+    assert build.main(["check", "--output", str(out)]) == 1
     assert "stale" in capsys.readouterr().err
 
 

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from provenance.license_text import recognise_file
-from provenance.releases import SHARED
-from provenance.risk import Anchor, RiskInput, Severity, assess
+from provenance.knowledge.license_text import recognise_file
+from tests.models import SHARED
+from provenance.knowledge.rules import Anchor, RiskInput, Severity, assess
 
 LICENSE_DIR = SHARED / "data" / "licenses"
 CARD = Anchor("README.md", 3, "license")

@@ -33,8 +33,8 @@ from typing import Any
 
 import torch
 
-from provenance.checkpoint.export import save_hf
-from provenance.config import ModelArgs
+from tests.exporters import save_hf
+from provenance.modelargs import ModelArgs
 from tests import zoo_recipes
 from tests.models import MODELS, stories260k
 from tests.zoo_data import (

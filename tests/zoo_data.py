@@ -25,8 +25,8 @@ import torch.nn.functional as F
 
 from provenance.checkpoint import open_checkpoint
 from provenance.checkpoint.base import from_state_dict
-from provenance.config import ModelArgs
-from provenance.model import KVCache, Transformer
+from provenance.modelargs import ModelArgs
+from provenance.engine.model import KVCache, Transformer
 from tests.models import cache_dir, fetch, stories260k
 
 State = dict[str, torch.Tensor]

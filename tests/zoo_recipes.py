@@ -19,9 +19,9 @@ import torch.nn.functional as F
 
 from provenance.checkpoint import open_checkpoint
 from provenance.checkpoint.base import layer_name
-from provenance.checkpoint.export import save_gguf, save_meta
-from provenance.config import ModelArgs
-from provenance.model import Transformer
+from tests.exporters import save_gguf, save_meta
+from provenance.modelargs import ModelArgs
+from provenance.engine.model import Transformer
 from tests import zoo_data as data
 from tests import zoo_transforms as T
 from tests.models import fetch

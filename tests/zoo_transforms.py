@@ -1,4 +1,4 @@
-"""Weight-space transforms the test zoo applies to real models (file formats: provenance.checkpoint.export).
+"""Weight-space transforms the test zoo applies to real models (file formats: tests.exporters).
 
 Every function takes a canonical state dict (Hugging Face LLaMA names, rotate-half Q/K rows, no
 ``lm_head.weight`` when tied) plus its :class:`ModelArgs` and returns new ones; inputs are never
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from provenance.checkpoint.base import EMBED, FINAL_NORM, LM_HEAD, layer_name
-from provenance.config import ModelArgs
+from provenance.modelargs import ModelArgs
 
 State = dict[str, torch.Tensor]
 

@@ -19,6 +19,7 @@ from provenance.checkpoint.lora import CONFIG as ADAPTER_CONFIG
 from provenance.checkpoint.lora import load_lora, merge_lora
 from provenance.checkpoint.meta import SHARD, load_meta
 from provenance.errors import FormatError
+from provenance.fileio import file_size
 
 __all__ = ["Checkpoint", "detect_format", "merge_lora", "open_checkpoint"]
 
@@ -44,7 +45,7 @@ def _detect_folder(folder: Path) -> str:
 
 
 def _detect_file(path: Path) -> str:
-    size = safety.file_size(path)
+    size = file_size(path)
     with open(path, "rb") as f:
         head = f.read(256)
     folder = path.parent

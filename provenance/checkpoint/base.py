@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from provenance.config import ModelArgs
+from provenance.modelargs import ModelArgs
 from provenance.errors import FormatError
 
 if TYPE_CHECKING:
-    from provenance.tokenizer import Tokenizer
+    from provenance.tokenizer.vocab import Tokenizer
 
 # Canonical per-layer tensor suffixes, in a stable order.
 LAYER_TENSORS = (

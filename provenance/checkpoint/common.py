@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import io
 import math
 import pickle
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 import yaml
@@ -25,11 +24,12 @@ from provenance.checkpoint.base import (
     SourceFile,
     layer_name,
 )
-from provenance.config import ModelArgs
-from provenance.errors import FormatError, ProvenanceError
+from provenance.modelargs import ModelArgs
+from provenance.errors import FormatError, ProvenanceError, one_line
+from provenance.fileio import file_size
+from provenance.tokenizer.files import load_tokenizer
+from provenance.tokenizer.vocab import Tokenizer
 
-if TYPE_CHECKING:
-    from provenance.tokenizer import Tokenizer
 
 LICENSE_FILES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "LICENCE", "LICENCE.txt", "LICENCE.md")
 MAX_CARD_BYTES = 1024 * 1024  # model cards are text; front matter is a few hundred bytes
@@ -43,7 +43,7 @@ def torch_load(path: Path) -> dict[str, torch.Tensor]:
     A pickle that needs anything beyond tensors and plain containers (custom classes, arbitrary
     callables) is refused: executing it could run code.
     """
-    safety.file_size(path)
+    file_size(path)
     with open(path, "rb") as f:
         # Zip archives (torch >= 1.6) are memory-mapped. Legacy raw pickles cannot be, and are read
         # whole anyway: from memory, so that a length the pickle claims (read(2**32) for a 4 GB
@@ -62,7 +62,7 @@ def torch_load(path: Path) -> dict[str, torch.Tensor]:
     except MemoryError:
         raise
     except Exception as e:  # torch.load's reader raises whatever its zip, pickle or storage code meets
-        raise FormatError(f"not a readable torch archive ({type(e).__name__}: {safety.first_line(e)})", path) from None
+        raise FormatError(f"not a readable torch archive ({type(e).__name__}: {one_line(e, 200)})", path) from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]  # training checkpoints nest the weights one level down
     if not isinstance(obj, dict):
@@ -80,7 +80,7 @@ def _unpickler_reason(e: Exception) -> str:
     """What torch's weights-only unpickler refused (``GLOBAL builtins.exec ...``), without its advice
     to retry unsafely or its terminal escapes."""
     m = re.search(r"WeightsUnpickler error: ([^\n]*?)(?:\.\s+Please\b|\n|$)", str(e))
-    return m.group(1) if m else safety.first_line(e)
+    return m.group(1) if m else one_line(e, 200)
 
 
 def torch_dtype_name(t: torch.Tensor) -> str:
@@ -235,7 +235,7 @@ def dominant_dtype(tensors: dict[str, LazyTensor]) -> str | None:
 
 def source_files(paths: list[Path]) -> list[SourceFile]:
     """SourceFile records (hashes are computed lazily) in a stable order."""
-    return [SourceFile(p, safety.file_size(p)) for p in sorted(set(paths))]
+    return [SourceFile(p, file_size(p)) for p in sorted(set(paths))]
 
 
 # -- declared metadata ---------------------------------------------------------------------------
@@ -263,7 +263,7 @@ def read_card(folder: Path) -> dict[str, Any]:
     # YAMLError for bad syntax; RecursionError for deep nesting; ValueError/OverflowError for values the
     # constructors refuse (a 5000-digit int, month 13): a broken card is declared metadata, not a broken model
     except (yaml.YAMLError, RecursionError, ValueError, OverflowError) as e:
-        return {"error": f"README.md front matter is not YAML ({safety.first_line(e)})"}
+        return {"error": f"README.md front matter is not YAML ({one_line(e, 200)})"}
     return card if isinstance(card, dict) else {}
 
 
@@ -290,24 +290,14 @@ def apply_card(meta: DeclaredMetadata, card: dict[str, Any]) -> None:
 
 
 # -- tokenizers ----------------------------------------------------------------------------------
-def tokenizer_builder(name: str) -> Callable[..., Tokenizer | None] | None:
-    """``provenance.tokenizer.<name>`` when the tokenizer module provides it (it is built separately)."""
-    try:
-        module = importlib.import_module("provenance.tokenizer")
-    except ImportError:
-        return None
-    return getattr(module, name, None)
-
-
 def folder_tokenizer(folder: Path) -> Callable[[], Tokenizer | None]:
     """A lazy loader for the tokenizer of a model folder (``tokenizer.json`` or ``tokenizer.model``,
     with ``tokenizer_config.json``'s template and special tokens), or None when there is none."""
 
     def load() -> Tokenizer | None:
-        build = tokenizer_builder("load_tokenizer")
-        if build is None or not any((folder / n).is_file() for n in ("tokenizer.json", "tokenizer.model")):
+        if not any((folder / n).is_file() for n in ("tokenizer.json", "tokenizer.model")):
             return None
-        return build(folder)
+        return load_tokenizer(folder)
 
     return load
 
@@ -319,4 +309,4 @@ def wrap_errors(path: Path, what: str, fn: Callable[[], Any]) -> Any:
     except ProvenanceError:
         raise
     except (KeyError, ValueError, TypeError, IndexError, ArithmeticError, AttributeError, RuntimeError, OSError) as e:
-        raise FormatError(f"malformed {what} ({type(e).__name__}: {safety.first_line(e)})", path) from None
+        raise FormatError(f"malformed {what} ({type(e).__name__}: {one_line(e, 200)})", path) from None

@@ -33,11 +33,12 @@ from provenance.checkpoint.common import (
     license_file,
     read_card,
     source_files,
-    tokenizer_builder,
 )
 from provenance.checkpoint.rotary import GGUF_PERMUTED_ARCHS, interleaved_to_half, llama3_scaling_from_factors
-from provenance.config import RUNNABLE_ARCHS, ModelArgs, RopeScaling
+from provenance.modelargs import RUNNABLE_ARCHS, ModelArgs, RopeScaling
 from provenance.errors import FormatError, UnsupportedError
+from provenance.fileio import file_size
+from provenance.tokenizer.rebuilt import from_gguf_metadata
 
 GGUF_MAGIC = b"GGUF"
 GGML_MAX_DIMS = 4
@@ -164,7 +165,7 @@ class _Cursor:
 
 def read_header(path: Path) -> tuple[dict[str, Any], list[GGUFTensor]]:
     """All key/values (plain Python values) and the tensor table, every size and range checked."""
-    size = safety.file_size(path)
+    size = file_size(path)
     if size < 24:
         raise FormatError("truncated: too short for a GGUF header", path)
     with open(path, "rb") as f:
@@ -347,7 +348,6 @@ def load_gguf(path: str | Path) -> Checkpoint:
             raise FormatError(f"tensor {t.name!r} maps to {name}, which appears twice", path)
         tensors[name] = lazy(name, t.shape, t.qtype.name, _loader(data, t, heads, path), path)
     args = finalize_args(args, tensors, path)
-    builder = tokenizer_builder("from_gguf_metadata")
     return Checkpoint(
         path,
         "gguf",
@@ -355,7 +355,7 @@ def load_gguf(path: str | Path) -> Checkpoint:
         tensors,
         metadata=gguf_metadata(kv, path.parent),
         files=source_files([path]),
-        tokenizer_loader=(lambda: builder(kv, path)) if builder else None,
+        tokenizer_loader=lambda: from_gguf_metadata(kv, path),
         quantization=dominant_dtype(tensors),
         kv_loader=lambda: kv,
     )

@@ -33,8 +33,9 @@ from provenance.checkpoint.common import (
     torch_dtype_name,
     torch_load,
 )
-from provenance.config import ModelArgs
-from provenance.errors import FormatError, UnsupportedError
+from provenance.modelargs import ModelArgs
+from provenance.errors import FormatError, UnsupportedError, one_line
+from provenance.fileio import file_size
 
 # Element sizes of the safetensors dtypes.
 ST_DTYPE_BYTES = {
@@ -59,7 +60,7 @@ class SafetensorsFile:
             try:
                 self._handle = safe_open(str(self.path), framework="pt", device="cpu")
             except Exception as e:  # the library raises its own SafetensorError type
-                raise FormatError(f"safetensors refused the file ({safety.first_line(e)})", self.path) from None
+                raise FormatError(f"safetensors refused the file ({one_line(e, 200)})", self.path) from None
         return self._handle.get_tensor(name)
 
     def lazy(self, name: str, canonical: str) -> LazyTensor:
@@ -75,7 +76,7 @@ def read_safetensors_header(path: Path) -> tuple[dict[str, tuple[str, tuple[int,
 
     Returns ``{name: (dtype, shape)}`` and the ``__metadata__`` string map.
     """
-    size = safety.file_size(path)
+    size = file_size(path)
     if size < 8:
         raise FormatError("truncated: too short for a safetensors header", path)
     with open(path, "rb") as f:
@@ -88,7 +89,7 @@ def read_safetensors_header(path: Path) -> tuple[dict[str, tuple[str, tuple[int,
     try:
         header = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError) as e:  # UnicodeDecodeError, JSONDecodeError, an int over 4300 digits
-        raise FormatError(f"corrupt safetensors header ({safety.first_line(e)})", path) from None
+        raise FormatError(f"corrupt safetensors header ({one_line(e, 200)})", path) from None
     if not isinstance(header, dict):
         raise FormatError("corrupt safetensors header (not a JSON object)", path)
     meta = header.pop("__metadata__", None) or {}
@@ -141,7 +142,7 @@ def _args(cfg: dict[str, Any], path: Path) -> ModelArgs:
     except KeyError as e:
         raise UnsupportedError(f"config.json lacks {e.args[0]!r}: not a llama-style model config", path) from None
     except (TypeError, ValueError, ArithmeticError) as e:  # ArithmeticError: 0 heads, an infinite float
-        raise FormatError(f"config.json has a malformed field ({safety.first_line(e)})", path) from None
+        raise FormatError(f"config.json has a malformed field ({one_line(e, 200)})", path) from None
 
 
 def load_hf(path: str | Path) -> Checkpoint:
@@ -210,7 +211,7 @@ def is_torch_archive(head: bytes, size: int) -> bool:
 
 
 def _open_weights(path: Path) -> SafetensorsFile | dict[str, torch.Tensor]:
-    size = safety.file_size(path)
+    size = file_size(path)
     with open(path, "rb") as f:
         head = f.read(16)
     return torch_load(path) if is_torch_archive(head, size) else SafetensorsFile(path)

@@ -31,11 +31,12 @@ from provenance.checkpoint.common import (
     license_file,
     read_card,
     source_files,
-    tokenizer_builder,
 )
 from provenance.checkpoint.rotary import interleaved_to_half
-from provenance.config import ModelArgs
+from provenance.modelargs import ModelArgs
 from provenance.errors import FormatError
+from provenance.fileio import file_size
+from provenance.tokenizer.rebuilt import load_llama2c_tokenizer
 
 MAGIC = 0x616B3432  # "ak42" as a little-endian uint32
 HEADER_V = 256  # bytes of the versioned header
@@ -166,7 +167,7 @@ def sniff(head: bytes, size: int) -> bool:
 def load_llama2c(path: str | Path) -> Checkpoint:
     """Open a llama2.c ``.bin`` (legacy, v1 fp32 or v2 Q8_0)."""
     path = Path(path)
-    size = safety.file_size(path)
+    size = file_size(path)
     with open(path, "rb") as f:
         h = read_header(f.read(HEADER_V))
     if h is None:
@@ -225,10 +226,9 @@ def _tokenizer_loader(path: Path, vocab_size: int) -> Callable[[], object]:
     """llama2.c's ``tokenizer.bin`` (or ``tok{vocab}.bin``) beside the model, through provenance.tokenizer."""
 
     def load() -> object:
-        build = tokenizer_builder("load_llama2c_tokenizer")
         for name in ("tokenizer.bin", f"tok{vocab_size}.bin"):
-            if build is not None and (path.parent / name).is_file():
-                return build(path.parent / name, vocab_size)
+            if (path.parent / name).is_file():
+                return load_llama2c_tokenizer(path.parent / name, vocab_size)
         return None
 
     return load

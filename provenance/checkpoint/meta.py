@@ -31,8 +31,8 @@ from provenance.checkpoint.common import (
     torch_load,
 )
 from provenance.checkpoint.rotary import interleaved_to_half
-from provenance.config import ModelArgs, RopeScaling
-from provenance.errors import FormatError
+from provenance.modelargs import ModelArgs, RopeScaling
+from provenance.errors import FormatError, one_line
 
 SHARD = re.compile(r"consolidated\.(\d+)\.pth")
 
@@ -140,7 +140,7 @@ def load_meta(path: str | Path) -> Checkpoint:
     except KeyError as e:
         raise FormatError(f"params.json lacks {e}", folder / "params.json") from None
     except (TypeError, ValueError, ZeroDivisionError, OverflowError) as e:
-        raise FormatError(f"params.json has a malformed field ({safety.first_line(e)})", folder / "params.json") from None
+        raise FormatError(f"params.json has a malformed field ({one_line(e, 200)})", folder / "params.json") from None
     files = shard_files(folder)
     shards = [torch_load(f) for f in files]
     names = set(shards[0])

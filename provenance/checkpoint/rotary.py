@@ -21,7 +21,7 @@ import math
 
 import torch
 
-from provenance.config import RopeScaling
+from provenance.modelargs import RopeScaling
 
 # GGUF architectures whose Q/K the llama.cpp converter permutes to the interleaved layout: ``llama``
 # (Llama, Mistral and every LlamaForCausalLM/MistralForCausalLM export), and llama-derived converter

@@ -7,13 +7,13 @@ from the claimed sizes and turns every violation into a one-line :class:`FormatE
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from provenance.errors import FormatError
+from provenance.errors import FormatError, one_line
+from provenance.fileio import file_size, read_json_object
 
 # A safetensors header lists names, dtypes, shapes and offsets: ~100 bytes per tensor. 100 MiB is the
 # limit the safetensors library itself enforces and far above any real model (Llama 3.1 405B: ~2 MB).
@@ -40,40 +40,9 @@ MAX_ELEMENTS = 1 << 40
 MAX_SHARDS = 10_000
 
 
-def file_size(path: Path) -> int:
-    """Size of ``path`` in bytes, or FormatError when it is not a readable regular file."""
-    try:
-        if not path.is_file():
-            raise FormatError("not a regular file", path)
-        return path.stat().st_size
-    except OSError as e:
-        raise FormatError(f"cannot read: {e.strerror or e}", path) from None
-
-
-def read_bytes(path: Path, limit: int, what: str) -> bytes:
-    """The whole of a small file, refusing files over ``limit`` bytes before reading them."""
-    size = file_size(path)
-    if size > limit:
-        raise FormatError(f"{what} is {size} bytes, over the {limit}-byte limit", path)
-    try:
-        with open(path, "rb") as f:  # read-only: audited files are never opened for writing
-            return f.read(limit + 1)
-    except OSError as e:
-        raise FormatError(f"cannot read: {e.strerror or e}", path) from None
-
-
 def read_json(path: Path, what: str = "JSON file") -> dict[str, Any]:
     """A small JSON object file (config.json, params.json, index, adapter config)."""
-    if not path.exists():
-        raise FormatError(f"missing {path.name}", path)
-    raw = read_bytes(path, MAX_JSON_BYTES, what)
-    try:
-        value = json.loads(raw.decode("utf-8"))
-    except (ValueError, RecursionError) as e:  # UnicodeDecodeError, JSONDecodeError, an int over 4300 digits
-        raise FormatError(f"{what} is not valid JSON ({first_line(e)})", path) from None
-    if not isinstance(value, dict):
-        raise FormatError(f"{what} is not a JSON object", path)
-    return value
+    return read_json_object(path, MAX_JSON_BYTES, what)
 
 
 def check_shape(shape: Iterable[Any], path: Path, name: str) -> tuple[int, ...]:
@@ -123,7 +92,7 @@ def resolve_inside(root: Path, relative: Any, path: Path) -> Path:
     except FileNotFoundError:
         raise FormatError(f"missing file {relative!r}", path) from None
     except (OSError, RuntimeError) as e:  # symlink loops raise RuntimeError on 3.11, OSError later
-        raise FormatError(f"cannot resolve {relative!r} ({first_line(e)})", path) from None
+        raise FormatError(f"cannot resolve {relative!r} ({one_line(e, 200)})", path) from None
     # the Hugging Face hub cache keeps a snapshot's files as links into the repository's blobs folder
     blobs = base.parent.parent / "blobs" if base.parent.name == "snapshots" else None
     if not (target.is_relative_to(base) or (blobs is not None and target.parent == blobs)):
@@ -131,9 +100,3 @@ def resolve_inside(root: Path, relative: Any, path: Path) -> Path:
     if not target.is_file():
         raise FormatError(f"{relative!r} is not a regular file", path)
     return root / rel
-
-
-def first_line(e: BaseException) -> str:
-    """The first line of an exception message, short enough for a one-line error."""
-    text = str(e).strip().splitlines()
-    return text[0][:200] if text else type(e).__name__

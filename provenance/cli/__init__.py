@@ -17,8 +17,7 @@ import click
 from rich.console import Console
 
 from provenance import __version__
-from provenance.errors import ProvenanceError
-from provenance.report.view import CONTROL
+from provenance.errors import ProvenanceError, one_line
 
 from . import terminal
 
@@ -52,24 +51,16 @@ def _run(ctx: click.Context, fn: Callable[[], int | None]) -> None:
     except ProvenanceError as e:
         if debug:
             traceback.print_exc()
-        click.echo(f"provenance: error: {_one_line(str(e))}", err=True)
+        click.echo(f"provenance: error: {one_line(e)}", err=True)
         sys.exit(2)
     except (KeyboardInterrupt, click.exceptions.Exit):
         raise
     except Exception as e:  # a bug or an input we failed to anticipate: still one line, exit 2
         if debug:
             traceback.print_exc()
-        click.echo(f"provenance: error: {type(e).__name__}: {_one_line(str(e))} (rerun with --debug)", err=True)
+        click.echo(f"provenance: error: {type(e).__name__}: {one_line(e)} (rerun with --debug)", err=True)
         sys.exit(2)
     sys.exit(code)
-
-
-def _one_line(s: str) -> str:
-    """``s`` as one line for stderr: whitespace runs become one space, and control and bidi-override
-    characters (a hostile file or tensor name's ANSI escapes) are written escaped (``\\x1b``), so the
-    message still names the file but cannot drive the terminal."""
-    flat = " ".join(s.split())
-    return CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), flat)[:500]
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "PROVENANCE"})
@@ -93,7 +84,7 @@ def inspect(ctx: click.Context, model: str, fmt: str, output: str | None, no_has
 
     def body() -> None:
         from provenance.checkpoint import open_checkpoint
-        from provenance.inspect import describe_checkpoint
+        from provenance.describe import describe_checkpoint
 
         with open_checkpoint(model) as ckpt:
             info = describe_checkpoint(ckpt, hashes=not no_hash)
@@ -155,7 +146,7 @@ def _output_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
     from provenance.errors import ProvenanceError
-    from provenance.model import resolve_device
+    from provenance.engine.device import resolve_device
 
     try:
         return str(resolve_device(value))
@@ -235,7 +226,7 @@ def compare(ctx: click.Context, a: str, b: str, fmt: str, output: str | None, be
     """Do checkpoints A and B share lineage? Either side may be a fingerprint file (then it is the reference)."""
 
     def body() -> int:
-        from provenance.lineage import compare_models
+        from provenance.compare import compare_models
 
         with _ProgressBar(ctx) as bar:
             result = compare_models(a, b, behaviour=behaviour, neurons=neurons, progress=bar, device=device)
@@ -261,7 +252,7 @@ def fingerprint(ctx: click.Context, model: str, output: str, name: str | None, f
 
     def body() -> None:
         from provenance.checkpoint import open_checkpoint
-        from provenance.fingerprint import Fingerprint
+        from provenance.fingerprint.format import Fingerprint
 
         with _ProgressBar(ctx) as bar, open_checkpoint(model) as ckpt:
             fp = Fingerprint.from_checkpoint(ckpt, name=name, family=family, license=license_, source=source,
@@ -290,7 +281,7 @@ def registry_list(ctx: click.Context, registry_dir: str | None, fmt: str) -> Non
     """List the registered references."""
 
     def body() -> None:
-        from provenance import registry as reg
+        from provenance.fingerprint import registry as reg
 
         entries = reg.list_entries(registry_dir)
         if fmt == "json":
@@ -309,8 +300,8 @@ def registry_show(ctx: click.Context, name: str, registry_dir: str | None) -> No
     """Show one reference's fingerprint header as JSON."""
 
     def body() -> None:
-        from provenance import registry as reg
-        from provenance.fingerprint import read_header
+        from provenance.fingerprint import registry as reg
+        from provenance.fingerprint.format import read_header
 
         entry = reg.find(name, registry_dir)
         _emit(_dump_json({"entry": entry.to_dict(), "header": read_header(entry.path)}), None)
@@ -333,7 +324,7 @@ def registry_add(ctx: click.Context, model: str, name: str, family: str | None, 
     """Fingerprint your own copy of a reference model (e.g. Llama-2-7b-hf) into the user registry."""
 
     def body() -> None:
-        from provenance import registry as reg
+        from provenance.fingerprint import registry as reg
 
         with _ProgressBar(ctx) as bar:
             entry = reg.add(model, name, family=family, license=license_, source=source,

@@ -29,7 +29,7 @@ def _fmt_int(n: int | None) -> str:
 
 
 def render_inspect(console: Console, info: dict[str, Any]) -> None:
-    """Human view of :func:`provenance.inspect.describe_checkpoint`."""
+    """Human view of :func:`provenance.describe.describe_checkpoint`."""
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold")
     t.add_column()

@@ -7,16 +7,9 @@ callback supplied by the caller.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
-
-class Strength(str, Enum):
-    """How much a kind of evidence can prove (what a faker would have to do to fool it)."""
-
-    WEAK = "weak"  # declared metadata, architecture: copied or edited for free
-    MEDIUM = "medium"  # tokenizer identity: reused by independent models
-    STRONG = "strong"  # weights, behaviour: cannot be matched without the reference's training
+from provenance.domain import Strength
 
 
 @dataclass

@@ -6,9 +6,9 @@ supports descent; a mismatch proves nothing either (pruning and up-scaling chang
 
 from __future__ import annotations
 
-from provenance.config import ModelArgs
+from provenance.modelargs import ModelArgs
 from provenance.evidence import Evidence, Strength
-from provenance.releases import ArchMatch, Knowledge, MatchKind, load_knowledge, match_architecture
+from provenance.knowledge.releases import ArchMatch, Knowledge, MatchKind, load_knowledge, match_architecture
 
 # How close each kind of match is, as the Evidence value (1 = identical configuration).
 _VALUE = {MatchKind.EXACT: 1.0, MatchKind.SAME_SHAPES: 0.8, MatchKind.RESIZED_VOCAB: 0.6,

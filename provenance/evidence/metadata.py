@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from provenance.checkpoint.base import DeclaredMetadata
 from provenance.evidence import Evidence, Strength
-from provenance.licenses import declared_license, get_license
-from provenance.releases import Knowledge, load_knowledge, resolve_release
+from provenance.knowledge.licenses import declared_license, get_license
+from provenance.knowledge.releases import Knowledge, load_knowledge, resolve_release
 
 
 def metadata_evidence(meta: DeclaredMetadata, knowledge: Knowledge | None = None) -> Evidence:

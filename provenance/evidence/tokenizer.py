@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from provenance.evidence import Evidence, Strength
-from provenance.releases import Knowledge, load_knowledge, match_tokenizer
+from provenance.knowledge.releases import Knowledge, load_knowledge, match_tokenizer
 
 _VALUE = {"identical": 1.0, "same-regular-tokens": 0.9, "same-size": 0.3}
 

@@ -1,9 +1,9 @@
-"""Reports: one data model, many renderers.
+"""Reports: one data model (:mod:`.model`), many renderers.
 
-A :class:`Report` wraps the JSON contract of an audit or a comparison (``body``, what
-``provenance.audit``/``provenance.compare`` return from ``to_dict()``) with facts about the run
-(:class:`ReportMeta`). Every format renders that same body, so a finding can never appear in one
-format and not another; renderers format, they never decide.
+A :class:`~provenance.report.model.Report` wraps the JSON contract of an audit or a comparison
+(``body``, what ``provenance.audit``/``provenance.compare`` return from ``to_dict()``) with facts
+about the run. Every format renders that same body, so a finding can never appear in one format and
+not another; renderers format, they never decide.
 
 ========== ============================ ===========================================================
 format     module                       for
@@ -19,102 +19,19 @@ cyclonedx  :mod:`.cyclonedx`            CycloneDX 1.6 ML-BOM
 
 from __future__ import annotations
 
-import datetime as _dt
-import os
-from dataclasses import dataclass, field
-from enum import Enum
-from pathlib import Path
-from typing import Any
+from collections.abc import Callable
 
-from provenance import __version__
+from provenance.report import cyclonedx, html, json_, markdown, sarif
+from provenance.report.model import Format, Report, ReportMeta, anchor_base, generated_at, make_report
 
-KINDS = ("audit", "compare")
-
-
-class Format(str, Enum):
-    TEXT = "text"
-    JSON = "json"
-    MD = "md"
-    HTML = "html"
-    SARIF = "sarif"
-    CYCLONEDX = "cyclonedx"
-
-    @property
-    def suffix(self) -> str:
-        """The usual file name ending for this format."""
-        return _SUFFIX[self]
-
-
-_SUFFIX = {Format.TEXT: ".txt", Format.JSON: ".json", Format.MD: ".md", Format.HTML: ".html",
-           Format.SARIF: ".sarif", Format.CYCLONEDX: ".cdx.json"}
-
-
-@dataclass(frozen=True)
-class ReportMeta:
-    """Facts about the run, not about the model.
-
-    Attributes:
-        command: the exact argv of the invocation (``["provenance", "audit", "models/x"]``).
-        generated_at: UTC ISO-8601 time (``SOURCE_DATE_EPOCH`` when set). Shown by the human formats
-            and the BOM; never by the JSON renderer, whose bytes must depend on the inputs only.
-        anchor_base: the model's folder as the command line named it (``models/x``, ``.``): finding
-            anchors name files relative to it, and SARIF locations join the two.
-        default_anchor: where a finding without an anchor points, relative to ``anchor_base``: a text
-            file of the folder (``config.json``, else the model card) or the model file itself.
-            Both are decided once by :func:`make_report`, so renderers never touch the disk.
-    """
-
-    command: tuple[str, ...] = ()
-    generated_at: str = ""
-    anchor_base: str | None = None
-    default_anchor: str | None = None
-    tool: str = "provenance"
-    version: str = __version__
-
-    def to_dict(self, with_time: bool = True) -> dict[str, Any]:
-        out: dict[str, Any] = {"tool": self.tool, "version": self.version, "command": list(self.command)}
-        if with_time:
-            out["generated_at"] = self.generated_at
-        return out
-
-
-@dataclass(frozen=True)
-class Report:
-    """What every renderer takes: ``kind`` (``audit`` | ``compare``), the JSON ``body`` and ``meta``."""
-
-    kind: str
-    body: dict[str, Any]
-    meta: ReportMeta = field(default_factory=ReportMeta)
-
-    def __post_init__(self) -> None:
-        if self.kind not in KINDS or self.body.get("kind") != self.kind:
-            raise ValueError(f"report kind {self.kind!r} does not match body kind {self.body.get('kind')!r}")
-
-
-def generated_at() -> str:
-    """Now in UTC as ``YYYY-MM-DDTHH:MM:SSZ``, or the time ``SOURCE_DATE_EPOCH`` names (reproducible builds)."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    when = (_dt.datetime.fromtimestamp(int(epoch), _dt.UTC) if epoch and epoch.strip().isdigit()
-            else _dt.datetime.now(_dt.UTC))
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def anchor_base(model: str | os.PathLike[str]) -> tuple[str, str]:
-    """``(folder, default anchor)`` for a model path: a folder and its ``config.json`` (else its model
-    card, else the folder itself), or a file's folder and the file's name."""
-    root = Path(model)
-    if root.is_dir():
-        names = ("config.json", "README.md", "params.json", "adapter_config.json")
-        return root.as_posix(), next((n for n in names if (root / n).is_file()), ".")
-    return root.parent.as_posix(), root.name
-
-
-def make_report(body: dict[str, Any], command: list[str] | tuple[str, ...] = (),
-                model_root: str | os.PathLike[str] | None = None) -> Report:
-    """Wrap an audit or compare body (its ``kind`` key says which) for rendering. ``model_root`` is the
-    model path as the user gave it (the audited model; the candidate B of a compare)."""
-    base, default = anchor_base(model_root) if model_root is not None else (None, None)
-    return Report(str(body.get("kind")), body, ReportMeta(tuple(str(a) for a in command), generated_at(), base, default))
+#: format -> its renderer (``text`` is drawn by the CLI with rich)
+RENDERERS: dict[Format, Callable[[Report], str]] = {
+    Format.JSON: json_.render,
+    Format.MD: markdown.render,
+    Format.HTML: html.render,
+    Format.SARIF: sarif.render,
+    Format.CYCLONEDX: cyclonedx.render,
+}
 
 
 def render(report: Report, fmt: Format | str) -> str:
@@ -122,18 +39,8 @@ def render(report: Report, fmt: Format | str) -> str:
     ``render_compare``), so it is refused here."""
     fmt = Format(fmt)
     if fmt is Format.TEXT:
-        raise ValueError("text reports are drawn by the CLI (provenance.cli.terminal), not render()")
-    if fmt is Format.JSON:
-        from provenance.report import json_ as mod
-    elif fmt is Format.MD:
-        from provenance.report import markdown as mod  # type: ignore[no-redef]
-    elif fmt is Format.HTML:
-        from provenance.report import html as mod  # type: ignore[no-redef]
-    elif fmt is Format.SARIF:
-        from provenance.report import sarif as mod  # type: ignore[no-redef]
-    else:
-        from provenance.report import cyclonedx as mod  # type: ignore[no-redef]
-    return mod.render(report)
+        raise ValueError("text reports are drawn by the CLI (provenance.cli.terminal), not render())")
+    return RENDERERS[fmt](report)
 
 
 __all__ = ["Format", "Report", "ReportMeta", "anchor_base", "generated_at", "make_report", "render"]

@@ -18,8 +18,9 @@ import hashlib
 import uuid
 from typing import Any
 
-from provenance.licenses import get_license, normalize_license
-from provenance.report import Report, view
+from provenance.knowledge.licenses import get_license, normalize_license
+from provenance.report import view
+from provenance.report.model import Report
 from provenance.report.json_ import dumps
 
 SPEC_VERSION = "1.6"

@@ -10,7 +10,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from provenance.report import Report, view
+from provenance.report import view
+from provenance.report.model import Report
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; base-uri 'none'"
 

@@ -12,7 +12,7 @@ import json
 from importlib import resources
 from typing import Any
 
-from provenance.report import Report
+from provenance.report.model import Report
 
 SCHEMA_NAME = "report.schema.json"
 

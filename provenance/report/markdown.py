@@ -11,7 +11,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from provenance.report import Report, view
+from provenance.report import view
+from provenance.report.model import Report
 
 _ESCAPE = re.compile(r"([\\`*_\[\]<>|~$&])")
 _AUTOLINK = re.compile(r"(?i)(://|www\.|@)")

@@ -17,7 +17,8 @@ import posixpath
 from typing import Any
 from urllib.parse import quote
 
-from provenance.report import Report, markdown, view
+from provenance.report import markdown, view
+from provenance.report.model import Report
 from provenance.report.json_ import dumps
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"

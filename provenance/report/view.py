@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import itertools
 import math
-import re
 import shlex
 from dataclasses import dataclass
 from typing import Any
 
-#: C0/C1 controls (tab and newline kept) and the bidi overrides that can reorder what a reader sees.
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+from provenance.errors import CONTROL
 
 SEVERITIES = ("critical", "high", "medium", "low", "none")
 #: how a severity is headed; a ``none`` finding is a check that passed
@@ -151,7 +149,7 @@ def notes(body: dict[str, Any]) -> list[str]:
 
 
 def model_facts(model: dict[str, Any]) -> list[tuple[str, str]]:
-    """Labelled facts of a :func:`provenance.inspect.describe_checkpoint` dict (or a compare side)."""
+    """Labelled facts of a :func:`provenance.describe.describe_checkpoint` dict (or a compare side)."""
     rows = [("name", model_name(model)), ("path", one_line(model.get("path") or "-"))]
     fmt = clean(model.get("format") or "-")
     if model.get("quantization"):
@@ -183,7 +181,7 @@ def model_facts(model: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
-#: labels of the behavioural statistics (provenance.evidence.behaviour); others are shown as named
+#: labels of the behavioural statistics (provenance.evidence.behaviour.probes); others are shown as named
 _LABELS = {"top1": "top-1 agreement", "overlap": "top-k overlap", "js": "Jensen-Shannon divergence",
            "tail": "tail agreement", "score": "agreement score", "z": "z", "p_value": "p-value",
            "n_positions": "canary positions", "n_shared_keys": "shared token keys"}

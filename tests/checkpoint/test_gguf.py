@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from provenance.checkpoint import Checkpoint, open_checkpoint
-from provenance.checkpoint.export import save_gguf, save_hf
+from tests.exporters import save_gguf, save_hf
 from provenance.checkpoint.gguf import read_header
 from provenance.checkpoint.rotary import half_to_interleaved
 from tests.checkpoint.util import assert_identical, max_abs_diff
@@ -112,8 +112,6 @@ def test_declared_base_models_round_trip(stories: Checkpoint, tmp_path: Path) ->
 
 
 def test_embedded_tokenizer_is_wired(smollm2: Checkpoint) -> None:
-    if getattr(pytest.importorskip("provenance.tokenizer"), "from_gguf_metadata", None) is None:
-        pytest.skip("provenance.tokenizer has no from_gguf_metadata yet")
     tok = smollm2.tokenizer
     assert tok is not None and len(tok.tokens) == 49152
     assert tok.tokens[:3] == smollm2.kv["tokenizer.ggml.tokens"][:3]
@@ -121,7 +119,7 @@ def test_embedded_tokenizer_is_wired(smollm2: Checkpoint) -> None:
 
 def test_llama31_rope_scaling_travels_as_rope_freqs(stories: Checkpoint, tmp_path: Path) -> None:
     # llama.cpp stores Llama 3.1 scaling as per-frequency divisors; the loader recovers the factor
-    from provenance.config import ModelArgs, RopeScaling
+    from provenance.modelargs import ModelArgs, RopeScaling
 
     scaling = RopeScaling(factor=8.0, low_freq_factor=1.0, high_freq_factor=4.0, original_max_position_embeddings=8192)
     args = ModelArgs(**{**stories.args.to_dict(), "rope_scaling": scaling})

@@ -11,8 +11,8 @@ import torch
 from safetensors.torch import save_file
 
 from provenance.checkpoint import Checkpoint, open_checkpoint
-from provenance.checkpoint.export import save_hf
-from provenance.config import ModelArgs
+from tests.exporters import save_hf
+from provenance.modelargs import ModelArgs
 from provenance.errors import FormatError
 from tests.checkpoint.util import assert_identical
 

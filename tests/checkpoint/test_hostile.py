@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from provenance.checkpoint import Checkpoint, detect_format, open_checkpoint
-from provenance.checkpoint.export import save_gguf, save_hf, save_llama2c
+from tests.exporters import save_gguf, save_hf, save_llama2c
 from provenance.errors import FormatError, ProvenanceError
 
 

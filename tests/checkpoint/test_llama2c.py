@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from provenance.checkpoint import Checkpoint, open_checkpoint
-from provenance.checkpoint.export import save_gguf, save_hf, save_llama2c, save_meta
-from provenance.config import ModelArgs
+from tests.exporters import save_gguf, save_hf, save_llama2c, save_meta
+from provenance.modelargs import ModelArgs
 from tests.checkpoint.util import assert_identical
 
 
@@ -92,5 +92,5 @@ def test_tokenizer_bin_beside_the_model_is_loaded(stories_path: Path, tmp_path: 
     (tmp_path / "model.bin").write_bytes(stories_path.read_bytes())
     tok = open_checkpoint(tmp_path / "model.bin").tokenizer
     if tok is None:
-        pytest.skip("provenance.tokenizer has no llama2.c reader yet")
+        pytest.skip("provenance.tokenizer.files has no llama2.c reader yet")
     assert len(tok.tokens) == 512 and tok.tokens[300] == sp.id_to_piece(300)

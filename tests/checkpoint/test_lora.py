@@ -10,7 +10,7 @@ import torch
 from safetensors.torch import save_file
 
 from provenance.checkpoint import Checkpoint, merge_lora, open_checkpoint
-from provenance.checkpoint.export import save_hf
+from tests.exporters import save_hf
 from provenance.errors import FormatError, UnsupportedError
 
 Q0 = "model.layers.0.self_attn.q_proj.weight"

@@ -18,7 +18,7 @@ from provenance.checkpoint.rotary import (
     llama3_rope_factors,
     llama3_scaling_from_factors,
 )
-from provenance.config import RopeScaling
+from provenance.modelargs import RopeScaling
 
 
 def _raw_qk(path, dim=64, layers=5, kv_dim=32, vocab=512) -> tuple[torch.Tensor, torch.Tensor]:

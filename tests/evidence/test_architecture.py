@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from provenance.checkpoint.gguf import load_gguf
-from provenance.config import ModelArgs
+from provenance.modelargs import ModelArgs
 from provenance.evidence import Strength
 from provenance.evidence.architecture import architecture_evidence
 from tests.models import fetch

@@ -10,10 +10,11 @@ import pytest
 import torch
 
 import provenance
-from provenance import canaries
+from provenance.evidence.behaviour import canaries
 from provenance.checkpoint import open_checkpoint
 from provenance.checkpoint.base import from_state_dict
-from provenance.evidence.behaviour import candidate_results, compare_behaviour, run_canaries
+from provenance.evidence.behaviour.probes import candidate_results, run_canaries
+from provenance.evidence.behaviour.score import compare_behaviour
 from tests.behaviour_runs import SMOL_FP, STORIES_FP, live, reference
 from tests.models import fetch, stories260k
 
@@ -77,7 +78,7 @@ def test_prefix_sharing_and_padding_match_single_runs() -> None:
     ckpt = open_checkpoint(path)
     batched = run_canaries(ckpt)
     assert batched.mode == "ids" and batched.prompts.shape == (16, 18)
-    from provenance.model import Transformer
+    from provenance.engine.model import Transformer
 
     model = Transformer.from_checkpoint(ckpt)
     with torch.inference_mode():
@@ -95,8 +96,8 @@ def test_prefix_sharing_and_padding_match_single_runs() -> None:
 def test_text_prefixes_share_one_run_and_padding_changes_nothing() -> None:
     """Three cuts of a paragraph are read from one run, batched with a longer chat probe (left padding);
     each position matches the probe run alone, unpadded."""
-    from provenance.evidence.behaviour import _key_index, _schedule, _score
-    from provenance.model import Transformer
+    from provenance.evidence.behaviour.probes import _key_index, _schedule, _score
+    from provenance.engine.model import Transformer
 
     ckpt = open_checkpoint(fetch("smollm2"))
     rendered = [r for r in canaries.render(canaries.load_canaries(), ckpt.tokenizer)
@@ -129,7 +130,7 @@ def test_identical_model_imitates_perfectly() -> None:
 def test_random_init_is_independent_and_different_canaries_inconclusive() -> None:
     ref = reference(STORIES_FP)
     ckpt = open_checkpoint(stories260k() or pytest.skip("../shared absent"))
-    from provenance.model import Transformer
+    from provenance.engine.model import Transformer
 
     torch.manual_seed(0)
     fresh = from_state_dict({k: v.detach() for k, v in Transformer(ckpt.args).state_dict().items()}, ckpt.args)
@@ -165,7 +166,8 @@ def test_stories260k_cannot_imitate_smollm2() -> None:
 
 def test_behaviour_against_several_references_runs_each_probe_set_once() -> None:
     """The audit path: one candidate against shipped references of every kind."""
-    from provenance.evidence.behaviour import behaviour_against, lineage_phrase
+    from provenance.evidence.behaviour.compare import behaviour_against
+    from provenance.evidence.behaviour.score import lineage_phrase
     from tests.behaviour_runs import reference as ref
 
     smol, stories, gemma = ref(SMOL_FP), ref(STORIES_FP), ref("gemma-3-270m")
@@ -206,7 +208,7 @@ def test_stories_independents_are_rejected(name: str) -> None:
 
 def test_distilled_student_imitates_behaviour() -> None:
     """Trained from random init on stories260K's samples: behaviour imitates, weights are its own."""
-    from provenance.evidence.weights import compare_to_sketch
+    from provenance.evidence.weights.sketch import compare_to_sketch
     from tests.zoo import zoo_model
 
     ref = reference(STORIES_FP)

@@ -7,8 +7,8 @@ import pytest
 from provenance.checkpoint.gguf import load_gguf
 from provenance.evidence import Strength
 from provenance.evidence.tokenizer import tokenizer_evidence
-from provenance.releases import SHARED
-from provenance.tokenizer import load_tokenizer
+from tests.models import SHARED
+from provenance.tokenizer.files import load_tokenizer
 from tests.models import fetch
 
 TOKENIZERS = SHARED / "data" / "tokenizers"

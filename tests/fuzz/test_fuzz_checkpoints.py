@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from provenance.checkpoint import open_checkpoint
-from provenance.inspect import describe_checkpoint
+from provenance.describe import describe_checkpoint
 from tests.fuzz.conftest import fresh, seed
 from tests.fuzz.harness import fuzz_settings, survives
 from tests.fuzz.mutators import (

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provenance.fingerprint import META_KEY, Fingerprint, read_header
+from provenance.fingerprint.format import META_KEY, Fingerprint, read_header
 from tests.fuzz.harness import fuzz_settings, survives
 from tests.fuzz.mutators import dump_json, mutate_bytes, mutate_tree
 from tests.hostile import corpus

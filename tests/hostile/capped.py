@@ -22,10 +22,10 @@ def _vm_bytes() -> int:
 
 def _run(kind: str, path: Path) -> None:
     from provenance.checkpoint import open_checkpoint
-    from provenance.fingerprint import Fingerprint
-    from provenance.inspect import describe_checkpoint
-    from provenance.tokenizer import load_tokenizer
-    from provenance.tokenizer_gguf import load_llama2c_tokenizer
+    from provenance.fingerprint.format import Fingerprint
+    from provenance.describe import describe_checkpoint
+    from provenance.tokenizer.files import load_tokenizer
+    from provenance.tokenizer.rebuilt import load_llama2c_tokenizer
 
     if kind == "open":
         with open_checkpoint(path) as c:
@@ -49,9 +49,9 @@ def main() -> None:
     budget = int(sys.argv[2]) << 20
     # imports first: the cap is set on top of what they take
     import provenance.checkpoint
-    import provenance.fingerprint
-    import provenance.inspect
-    import provenance.tokenizer_gguf  # noqa: F401
+    import provenance.fingerprint.format
+    import provenance.describe
+    import provenance.tokenizer.rebuilt  # noqa: F401
 
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (_vm_bytes() + budget, hard))

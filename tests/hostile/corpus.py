@@ -18,9 +18,9 @@ import torch
 from safetensors.torch import save_file
 
 from provenance.checkpoint import open_checkpoint
-from provenance.checkpoint.export import save_hf, save_llama2c, save_meta
+from tests.exporters import save_hf, save_llama2c, save_meta
 from provenance.checkpoint.gguf import read_header
-from provenance.tokenizer_gguf import (
+from provenance.tokenizer.rebuilt import (
     CONTROL,
     NORMAL,
     USER_DEFINED,

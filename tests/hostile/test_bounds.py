@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from provenance.checkpoint import safety
-from provenance.fingerprint import MAX_HEADER_BYTES as FP_MAX_HEADER
+from provenance.fingerprint.format import MAX_HEADER_BYTES as FP_MAX_HEADER
 from tests.hostile import corpus
 from tests.hostile.conftest import REPO
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from provenance.checkpoint.export import save_gguf, save_llama2c
+from tests.exporters import save_gguf, save_llama2c
 from tests.hostile import corpus
 from tests.hostile.conftest import run_cli, run_process
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from provenance.checkpoint.export import save_gguf
+from tests.exporters import save_gguf
 from tests.hostile import corpus
 from tests.hostile.conftest import REPO
 

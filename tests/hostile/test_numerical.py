@@ -15,8 +15,8 @@ import pytest
 import torch
 
 from provenance.checkpoint import open_checkpoint
-from provenance.checkpoint.export import save_gguf, save_hf, save_llama2c
-from provenance.compare import compare
+from tests.exporters import save_gguf, save_hf, save_llama2c
+from provenance.evidence.weights.compare import compare
 from provenance.errors import FormatError
 from tests.hostile import corpus
 from tests.hostile.conftest import run_cli

@@ -15,8 +15,8 @@ import pytest
 
 from provenance.checkpoint import open_checkpoint
 from provenance.errors import FormatError
-from provenance.fingerprint import Fingerprint
-from provenance.tokenizer import load_tokenizer
+from provenance.fingerprint.format import Fingerprint
+from provenance.tokenizer.files import load_tokenizer
 from tests.hostile.conftest import run_cli
 
 

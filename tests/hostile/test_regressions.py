@@ -11,9 +11,9 @@ import torch
 
 from provenance.checkpoint import detect_format, open_checkpoint
 from provenance.errors import FormatError, UnsupportedError
-from provenance.fingerprint import Fingerprint, read_header
-from provenance.inspect import describe_checkpoint
-from provenance.tokenizer import load_tokenizer
+from provenance.fingerprint.format import Fingerprint, read_header
+from provenance.describe import describe_checkpoint
+from provenance.tokenizer.files import load_tokenizer
 from tests.hostile import corpus
 
 

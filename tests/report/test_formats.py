@@ -12,7 +12,7 @@ from urllib.parse import quote
 import jsonschema
 import pytest
 
-from provenance.licenses import get_license, normalize_license
+from provenance.knowledge.licenses import get_license, normalize_license
 from provenance.report import (
     Format,
     Report,

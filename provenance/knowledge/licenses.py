@@ -2,7 +2,7 @@
 
 Obligations are summarised in our own words with the section they come from (texts in
 ``../shared/data/licenses``, from meta-llama/llama-models); ``action`` is the line a user ticks off.
-Recognising a license *file* by its text is :mod:`provenance.license_text`.
+Recognising a license *file* by its text is :mod:`provenance.knowledge.license_text`.
 """
 
 from __future__ import annotations

@@ -28,18 +28,18 @@ from typing import Any
 import tokenizers
 from tokenizers import AddedToken, Regex, decoders, models, normalizers, pre_tokenizers
 
-from provenance.errors import FormatError
-from provenance.tokenizer import (
+from provenance.errors import FormatError, one_line
+from provenance.fileio import read_bounded
+from provenance.tokenizer.vocab import (
     BYTE_PIECE,
     LLAMA3_PATTERN,
     LLAMA4_PATTERN,
+    MAX_FILE_BYTES,
     MAX_TOKEN_BYTES,
     SPACE_MARK,
     Tokenizer,
     check_vocab_size,
     hf_backend,
-    one_line,
-    read_file,
 )
 
 # Token types as GGUF stores them (llama.cpp's numbering, identical to SentencePiece's piece types).
@@ -306,7 +306,7 @@ def from_gguf_metadata(kv: Mapping[str, Any], path: str | Path | None = None) ->
                              bos_id=token_id("tokenizer.ggml.bos_token_id", None),
                              eos_id=token_id("tokenizer.ggml.eos_token_id", None), **common)
     except ValueError as e:
-        raise FormatError(f"GGUF tokenizer cannot be built: {one_line(e)}", path) from None
+        raise FormatError(f"GGUF tokenizer cannot be built: {one_line(e, 300)}", path) from None
     encode, decode = hf_backend(tok)
     return Tokenizer(f"gguf-{model}", tokens, surface=surface, encoder=encode, decoder=decode, bos_id=bos,
                      eos_id=eos, notes=notes, **common)
@@ -320,7 +320,7 @@ def load_llama2c_tokenizer(path: str | Path, vocab_size: int | None = None) -> T
     both are undone, so ``tokens`` matches the SentencePiece model it came from.
     """
     p = Path(path)
-    data = read_file(p)
+    data = read_bounded(p, MAX_FILE_BYTES, "tokenizer file")
     if len(data) < 4:
         raise FormatError("truncated llama2.c tokenizer header", p)
     (max_len,) = struct.unpack_from("<i", data, 0)
@@ -359,7 +359,7 @@ def load_llama2c_tokenizer(path: str | Path, vocab_size: int | None = None) -> T
     try:
         tok = sentencepiece_bpe(tokens, scores, types, add_space_prefix=True, unk_id=unk)
     except ValueError as e:
-        raise FormatError(f"llama2.c tokenizer cannot be built: {one_line(e)}", p) from None
+        raise FormatError(f"llama2.c tokenizer cannot be built: {one_line(e, 300)}", p) from None
     controls = [i for i, t in enumerate(types) if t == CONTROL]
     encode, decode = hf_backend(tok)
     return Tokenizer("llama2c", tokens, special_ids=[i for i, t in enumerate(types) if t in (UNKNOWN, CONTROL)],

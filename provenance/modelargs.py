@@ -48,7 +48,7 @@ class ModelArgs:
 
     @property
     def runnable(self) -> bool:
-        """Whether :mod:`provenance.model` can run this architecture."""
+        """Whether :mod:`provenance.engine.model` can run this architecture."""
         return self.arch in RUNNABLE_ARCHS
 
     @property

@@ -15,14 +15,14 @@ A safetensors file (no pickle, no code) whose ``__metadata__`` holds exactly one
   ``null``, so that the same model always gives the same bytes);
 * ``files``: name, size and sha256 of each source file (base names only, no local paths);
 * ``checkpoint``: storage format, quantization, parameter count;
-* ``arch``: the :class:`~provenance.config.ModelArgs` dict; ``declared``: the declared metadata
+* ``arch``: the :class:`~provenance.modelargs.ModelArgs` dict; ``declared``: the declared metadata
   (name, base models, license, author) as read from the files;
 * ``tokenizer`` (or ``null``): kind, surface convention, identities, special ids, BOS/EOS, chat
   template; the token strings themselves are the tensors ``tokenizer.bytes`` (UTF-8, concatenated)
   and ``tokenizer.offsets`` (int32, n + 1 boundaries) so weights and behaviour can be aligned on
   shared token strings;
 * ``weights`` (or ``null``): the JSON half of the weight sketch of
-  :mod:`provenance.evidence.weights`, whose arrays are the tensors ``weights.<name>``;
+  :mod:`provenance.evidence.weights.sketch`, whose arrays are the tensors ``weights.<name>``;
 * ``behaviour`` (or ``null``): canary version, mode, scored position names and kinds; arrays
   ``behaviour.*`` as in :class:`~provenance.evidence.behaviour.ProbeResults` (top-k keys and
   log-probabilities, the sampled keys' log-probabilities, the key table as bytes + offsets);
@@ -39,7 +39,6 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,9 +49,10 @@ import safetensors.numpy
 
 from provenance import __version__
 from provenance.checkpoint.base import Checkpoint
-from provenance.config import ModelArgs, RopeScaling
+from provenance.modelargs import ModelArgs, RopeScaling
 from provenance.errors import FormatError, UnsupportedError
-from provenance.evidence.behaviour import ProbeResults, run_canaries, without_path
+from provenance.evidence.behaviour.probes import ProbeResults, run_canaries, without_path
+from provenance.domain import Progress
 
 FORMAT = "provenance-fingerprint"
 FORMAT_VERSION = 1
@@ -61,8 +61,6 @@ SUFFIX = ".fingerprint.safetensors"
 #: Bounds for reading untrusted fingerprint files (real ones are < 20 MB; a 128k vocabulary is ~1 MB).
 MAX_FILE_BYTES = 256 << 20
 MAX_HEADER_BYTES = 64 << 20
-
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -495,7 +493,7 @@ def _from_doc(doc: dict[str, Any], arrays: dict[str, np.ndarray]) -> Fingerprint
     ident = doc["identity"]
     weights = None
     if doc["weights"] is not None:
-        from provenance.evidence.weights import WeightSketch
+        from provenance.evidence.weights.sketch import WeightSketch
 
         prefix = "weights."
         weights = WeightSketch.from_arrays(

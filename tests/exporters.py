@@ -29,7 +29,7 @@ from provenance.checkpoint.llama2c import HEADER_V, LEGACY_HEADER, MAGIC, Header
 from provenance.checkpoint.meta import LAYER_NAMES as META_LAYER_NAMES
 from provenance.checkpoint.meta import meta_name
 from provenance.checkpoint.rotary import GGUF_PERMUTED_ARCHS, half_to_interleaved, llama3_rope_factors
-from provenance.config import ModelArgs
+from provenance.modelargs import ModelArgs
 
 Source = Checkpoint | Mapping[str, torch.Tensor]
 

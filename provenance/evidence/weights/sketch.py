@@ -5,15 +5,15 @@ Pipeline (reference A, candidate B):
 1. **Sketch the reference** (:func:`sketch`): the embedding rows of a few thousand anchor tokens
    (keyed by surface string), the final norm gain (or the output rows when untied), a fixed random
    orthonormal probe ``P`` [D, 128] and, per layer, four symmetry-invariant maps compressed to
-   ``Pᵀ M P`` (:mod:`provenance.evidence.invariants`). That is all a fingerprint needs to carry.
-2. **Align the residual bases** (:mod:`provenance.evidence.alignment`): orthogonal Procrustes on the
+   ``Pᵀ M P`` (:mod:`provenance.evidence.weights.invariants`). That is all a fingerprint needs to carry.
+2. **Align the residual bases** (:mod:`provenance.evidence.weights.alignment`): orthogonal Procrustes on the
    anchors B shares with A, checked on held-out anchors. It undoes permutations, sign flips,
    rotations (after gains are folded) and scale. When widths agree and the fit is poor, the
    identity map is tried too, so a descendant whose tokenizer was swapped (no shared anchors) but
    whose weights were not rotated still lines up.
 3. **Compare every layer with every layer**: cosine of the invariants of A layer i and B layer j
    (probed with ``Qᵀ P``), averaged over the four kinds, after removing from each model the part
-   its layers share (:func:`~provenance.evidence.invariants.centre_layers`: what models trained on
+   its layers share (:func:`~provenance.evidence.weights.invariants.centre_layers`: what models trained on
    similar data converge on). Each layer's best partner allows dropped, duplicated (depth
    up-scaling) and reordered layers.
 4. **Score** ``T``: the median of best-partner cosines over the layers of whichever model scores
@@ -23,12 +23,11 @@ Pipeline (reference A, candidate B):
 
 The full two-checkpoint comparison (:func:`compare_checkpoints`) uses every shared token as an
 anchor and adds two signals a sketch cannot carry: name-aligned raw cosines (a fast first look that
-any permutation breaks) and neuron matching (:mod:`provenance.evidence.neurons`).
+any permutation breaks) and neuron matching (:mod:`provenance.evidence.weights.neurons`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,11 +38,10 @@ from provenance import calibration as cal
 from provenance.checkpoint.base import EMBED, FINAL_NORM, Checkpoint, layer_name
 from provenance.errors import FormatError, UnsupportedError
 from provenance.evidence import Evidence, Strength
-from provenance.evidence import alignment as al
-from provenance.evidence import invariants as inv
-from provenance.evidence.neurons import NeuronLayer, neuron_test
-
-Progress = Callable[[str, int, int], None]
+from provenance.evidence.weights import alignment as al
+from provenance.evidence.weights import invariants as inv
+from provenance.evidence.weights.neurons import NeuronLayer, neuron_test
+from provenance.domain import Progress
 
 SKETCH_VERSION = 1
 #: Anchor tokens a sketch keeps (evenly spaced over the usable vocabulary; 4.7 MB at D=576 in f16).

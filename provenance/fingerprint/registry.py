@@ -22,18 +22,16 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from provenance.checkpoint import open_checkpoint
 from provenance.errors import FormatError, ProvenanceError
-from provenance.fingerprint import SUFFIX, Fingerprint, read_header
+from provenance.fingerprint.format import SUFFIX, Fingerprint, read_header
+from provenance.domain import Progress
 
 ENV = "PROVENANCE_REGISTRY"
-Progress = Callable[[str, int, int], None]
-
 
 @dataclass(frozen=True)
 class Entry:

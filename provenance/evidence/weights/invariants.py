@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from provenance.checkpoint.base import Checkpoint, layer_name
-from provenance.config import ModelArgs
+from provenance.modelargs import ModelArgs
 
 #: Invariant kinds, in the order they are stored.
 KINDS = ("qk", "ov", "mlp", "gate")

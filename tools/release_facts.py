@@ -1,9 +1,9 @@
-"""The hand-maintained table of Meta's LLaMA releases, the input of ``python -m provenance.releases build``.
+"""The hand-maintained table of Meta's LLaMA releases, the input of ``python -m provenance.knowledge.releases build``.
 
 Everything here is a public fact with a source; anything the build can compute from a real file
 (tokenizer hashes and vocabulary identities, license-text fingerprints) is *not* written here but
 computed by the build from ``../shared/data``. Values we could not confirm against a second source are
-listed in each entry's ``unverified``. Architectures are :class:`~provenance.config.ModelArgs` fields
+listed in each entry's ``unverified``. Architectures are :class:`~provenance.modelargs.ModelArgs` fields
 (HF config names in the comments of ``config.py``); ``extra`` holds facts ModelArgs cannot express.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provenance.config import ModelArgs, RopeScaling
+from provenance.modelargs import ModelArgs, RopeScaling
 
 # -- sources ---------------------------------------------------------------------------------------
 # Keys are cited by the entries below; the build copies this mapping into releases.json.

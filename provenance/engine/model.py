@@ -27,7 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from provenance.checkpoint.base import LM_HEAD, Checkpoint
-from provenance.config import ModelArgs, RopeScaling
+from provenance.modelargs import ModelArgs, RopeScaling
 from provenance.errors import FormatError, ProvenanceError, UnsupportedError
 
 
@@ -68,22 +68,6 @@ class KVCache:
         self.k[layer, :, :, self.length : end] = k
         self.v[layer, :, :, self.length : end] = v
         return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
-
-
-def resolve_device(name: str | torch.device) -> torch.device:
-    """``name`` ("cpu", "cuda", "cuda:1", ...) as a torch device that exists on this machine.
-
-    Raises :class:`ProvenanceError` (a usage error, never turned into a "not measured" note the way
-    :class:`UnsupportedError` is) for an unknown name or an absent GPU."""
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise ProvenanceError(f"unknown device {str(name)!r} (use cpu or cuda[:N])") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ProvenanceError(f"device {str(name)!r} requested, but torch sees no CUDA GPU on this machine")
-    if device.type not in ("cpu", "cuda"):
-        raise ProvenanceError(f"device {str(name)!r} is not supported (use cpu or cuda[:N])")
-    return device
 
 
 def rope_frequencies(head_dim: int, theta: float, scaling: RopeScaling | None) -> torch.Tensor:

@@ -27,7 +27,7 @@ from scipy.stats import binom, chi2
 
 from provenance import calibration as cal
 from provenance.checkpoint.base import Checkpoint, layer_name
-from provenance.evidence.invariants import norm_gain
+from provenance.evidence.weights.invariants import norm_gain
 
 #: Reference neurons matched per layer (evenly spaced); bounds the assignment to m x F_b.
 MAX_NEURONS = 768

@@ -41,20 +41,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from provenance.licenses import License, Obligation, get_license, normalize_declared
-from provenance.releases import Knowledge, Release, load_knowledge, resolve_release
-
-
-class Severity(str, Enum):
-    NONE = "none"
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        return list(Severity).index(self)
+from provenance.domain import Severity
+from provenance.knowledge.licenses import License, Obligation, get_license, normalize_declared
+from provenance.knowledge.releases import Knowledge, Release, load_knowledge, resolve_release
 
 
 @dataclass(frozen=True)
@@ -98,7 +87,7 @@ class RiskInput:
         weak_matches: kinds of weak evidence matching ``release``: ``architecture``, ``tokenizer``, ``metadata``.
         declared_base / declared_license / declared_license_name / model_name: from the model card or GGUF.
         license_file_present: a LICENSE-like file ships beside the weights (None: not checked).
-        license_file_licenses: ids recognised in those files (:func:`provenance.license_text.recognise_file`).
+        license_file_licenses: ids recognised in those files (:func:`provenance.knowledge.license_text.recognise_file`).
         notice_present: a Notice file with Meta's attribution sentence ships (None: not checked).
         evidence: names of the Evidence behind ``lineage``.
         anchors: ``license``, ``base_model``, ``name``, ``config`` -> where those are written.

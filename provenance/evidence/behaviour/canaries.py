@@ -53,7 +53,7 @@ import numpy as np
 from provenance.errors import FormatError
 
 if TYPE_CHECKING:
-    from provenance.tokenizer import Tokenizer
+    from provenance.tokenizer.vocab import Tokenizer
 
 #: Published canary sets and the sha256 of their JSON file (edits need a new version).
 CANARY_SETS = {"v1": "b394e468e5ef3e2aeed151da03462d320d2c349809cf48ab09d1be39c611b2c6"}

@@ -20,23 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from provenance.calibration import LICENSE_MIN_CONTAINMENT, LICENSE_MIXED_VERSION, LICENSE_VERSION_MARGIN
 from provenance.errors import FormatError
+from provenance.knowledge.releases import load_knowledge
 
 SHINGLE_WORDS = 5
 SAMPLE_MOD = 4
 MAX_TEXT_BYTES = 4 << 20  # a license file beyond 4 MiB is not a license file
-
-# Decision numbers, measured by tests/test_licenses.py on the six Llama LICENSE and USE_POLICY texts:
-# a text shares 0.49-0.97 of its sample with the *other* versions' document of the same kind (Llama 2 and
-# Llama 3 policies are near copies) and 1.00 with its own; an unrelated license (Apache-2.0) < 0.1.
-# Rewrapping, case, punctuation and markdown edits change nothing; dropping sentences keeps >= 0.8.
-MIN_CONTAINMENT = 0.5
-# Version: the own version's distinct shingles are all present in an unedited copy (1.0), every other
-# version's are absent (0.0, by construction). Another version is reported in ``ambiguous_with`` when it
-# scores within VERSION_MARGIN of the best, or at least MIXED_VERSION (a text mixing two versions, e.g.
-# the 3.1 agreement with its version numbers edited to 3.2 but 3.1's URLs kept, scores 0.74 / 0.27).
-VERSION_MARGIN = 0.25
-MIXED_VERSION = 0.2
 
 # Reference folders under ../shared/data/licenses -> license id.
 REFERENCE_DIRS = {"llama2": "llama2", "llama3": "llama3", "llama3_1": "llama3.1", "llama3_2": "llama3.2",
@@ -96,7 +86,7 @@ def _split_embedded_policy(text: str) -> str:
     return text[: m.start()] if m else text
 
 
-# -- build (used by ``python -m provenance.releases build``) ---------------------------------------------
+# -- build (used by ``python -m provenance.knowledge.releases build``) ---------------------------------------------
 def build_text_fingerprints(licenses_dir: Path) -> dict[str, Any]:
     """Fingerprints of every reference LICENSE / USE_POLICY.md under ``licenses_dir``."""
     docs: list[dict[str, Any]] = []
@@ -133,8 +123,6 @@ class _Ref:
 
 def _references(license_texts: dict[str, Any] | None) -> list[_Ref]:
     if license_texts is None:
-        from provenance.releases import load_knowledge
-
         license_texts = load_knowledge().license_texts
     return [_Ref(d["license"], d["document"], _unpack(d["sample"]), _unpack(d["distinct"]))
             for d in license_texts["documents"]]
@@ -153,7 +141,7 @@ def recognise_text(text: str, license_texts: dict[str, Any] | None = None) -> li
             if ref.document != kind or not ref.sample:
                 continue
             containment = len(ref.sample & found) / len(ref.sample)
-            if containment >= MIN_CONTAINMENT:
+            if containment >= LICENSE_MIN_CONTAINMENT:
                 version = len(ref.distinct & found) / len(ref.distinct) if ref.distinct else 0.0
                 scored.append((version, containment, ref.license))
         if not scored:
@@ -161,7 +149,7 @@ def recognise_text(text: str, license_texts: dict[str, Any] | None = None) -> li
         scored.sort(reverse=True)
         best_v, best_c, best = scored[0]
         close = tuple(sorted(lic for v, _, lic in scored[1:]
-                             if best_v - v < VERSION_MARGIN or v >= MIXED_VERSION))
+                             if best_v - v < LICENSE_VERSION_MARGIN or v >= LICENSE_MIXED_VERSION))
         out.append(TextMatch(best, kind, "fingerprint", best_c, best_v, close))
     if not any(m.document == "license" for m in out):
         phrase = _phrase_license(ws)
