@@ -29,7 +29,9 @@ from typing import Any
 
 from provenance.checkpoint import open_checkpoint
 from provenance.checkpoint.base import Checkpoint
-from provenance.evidence.weights.compare import CompareResult, compare_sketches
+from provenance.compare import behaviour_summary
+from provenance.describe import describe_checkpoint
+from provenance.domain import Progress, Verdict
 from provenance.errors import ProvenanceError
 from provenance.evidence import Evidence
 from provenance.evidence.architecture import architecture_evidence
@@ -38,21 +40,17 @@ from provenance.evidence.behaviour.probes import ProbeResults
 from provenance.evidence.behaviour.score import BehaviourResult
 from provenance.evidence.metadata import metadata_evidence
 from provenance.evidence.tokenizer import tokenizer_evidence
+from provenance.evidence.weights.compare import CompareResult, compare_sketches
 from provenance.evidence.weights.sketch import WeightSketch
 from provenance.fingerprint.format import Fingerprint
-from provenance.describe import describe_checkpoint
-from provenance.knowledge.license_text import notice_license, recognise_file
-from provenance.compare import behaviour_summary
-from provenance.knowledge.licenses import get_license, normalize_license, obligations
 from provenance.fingerprint.registry import list_entries
+from provenance.knowledge.license_text import notice_license, recognise_file
 from provenance.knowledge.releases import Knowledge, load_knowledge, resolve_release
-from provenance.knowledge.rules import Anchor, Finding, RiskInput, Severity, assess
-from provenance.domain import Progress
+from provenance.knowledge.rules import Anchor, Finding, RiskInput, assess
 
 LICENSE_FILES = re.compile(r"^(license|licence|copying|use_policy|acceptable[_-]use)([._-].*)?$", re.I)
 NOTICE_FILES = re.compile(r"^notice([._-].*)?$", re.I)
 MODEL_CARD = "README.md"
-_NON_META_RULES = ("PROV-LIC-011", "PROV-LIC-012", "PROV-LIC-013", "PROV-OK-001")
 
 
 @dataclass
@@ -87,12 +85,12 @@ class AuditResult:
     """Everything ``provenance audit`` reports; :meth:`to_dict` is the JSON contract."""
 
     model: dict[str, Any]
-    verdict: str  # derived | imitates | unverified | independent
+    verdict: Verdict  # derived | imitates | unverified | independent
     base: str | None
     family: str | None
     p_value: float | None
     score: float | None
-    meta_lineage: str  # derived | unverified | independent: relative to Meta's releases
+    meta_lineage: Verdict  # derived | unverified | independent: relative to Meta's releases
     summary: str
     evidence: list[Evidence]
     references: list[ReferenceCheck]
@@ -149,9 +147,9 @@ def audit(
     weak.append(tokenizer_evidence(ckpt.tokenizer, kn))
 
     refs = _check_references(ckpt, registry_dir, behaviour, progress, device, notes)
-    derived = sorted((r for r in refs if r.weights and r.weights.verdict == "derived"),
+    derived = sorted((r for r in refs if r.weights and r.weights.verdict == Verdict.DERIVED),
                      key=lambda r: (-r.weights.score, r.name))  # type: ignore[union-attr]
-    imitated = sorted((r for r in refs if r.behaviour and r.behaviour.verdict == "imitates"),
+    imitated = sorted((r for r in refs if r.behaviour and r.behaviour.verdict == Verdict.IMITATES),
                       key=lambda r: (-(r.behaviour.z or 0.0), r.name))  # type: ignore[union-attr]
     pointers = _meta_pointers(weak, kn)
     installed = {_meta_release_of(r, kn) for r in refs if r.weights is not None} - {None}
@@ -168,54 +166,39 @@ def audit(
     release_id: str | None = None
     if derived:
         best = derived[0]
-        verdict, base, family = "derived", best.name, best.family
+        verdict, base, family = Verdict.DERIVED, best.name, best.family
         p, score = best.weights.p_value, best.weights.score  # type: ignore[union-attr]
         release_id = _meta_release_of(best, kn)
         summary = f"weights descend from {best.name} (score {score:.3f}, p = {_fmt_p(p)})"
     elif imitated:
         best = imitated[0]
-        verdict, base, family = "imitates", best.name, best.family
+        verdict, base, family = Verdict.IMITATES, best.name, best.family
         p, score = best.behaviour.p_value, best.behaviour.score  # type: ignore[union-attr]
         summary = f"behaviour imitates {best.name}; weights independent of every registry reference"
     elif ckpt.adapter is not None:
         # deltas alone carry no lineage of their own: that of the base they are applied to governs
-        verdict, base = "unverified", ckpt.adapter.base_model
+        verdict, base = Verdict.UNVERIFIED, ckpt.adapter.base_model
         release_id = sorted(pointers - installed)[0] if pointers - installed else None
         summary = (f"a LoRA adapter (weight deltas only): its lineage is its base model's, declared as "
                    f"{base or 'nothing'}; audit the base, or the adapter merged into it, to verify")
     elif pointers - installed:
-        verdict = "unverified"
+        verdict = Verdict.UNVERIFIED
         release_id = sorted(pointers - installed)[0]
         rel = kn.release(release_id)
         summary = (f"weak evidence points at {rel.name} but no weight fingerprint of it is installed; "
                    "weights unverified")
     else:
-        verdict = "independent"
+        verdict = Verdict.INDEPENDENT
         summary = ("independent of every registry reference"
                    + (" and of every Meta release (no architecture, tokenizer or declared-base match)"
                       if not pointers else " (weights checked against the installed Meta fingerprints)"))
 
-    meta_lineage = ("derived" if verdict == "derived" and release_id else
-                    "unverified" if verdict == "unverified" else "independent")
-    risk_in = _risk_input(ckpt, kn, meta_lineage, release_id, family if verdict == "derived" else None,
-                          weak, pointers, [e.name for e in strong])
+    meta_lineage = (Verdict.DERIVED if verdict == Verdict.DERIVED and release_id else
+                    Verdict.UNVERIFIED if verdict == Verdict.UNVERIFIED else Verdict.INDEPENDENT)
+    reference = derived[0] if verdict == Verdict.DERIVED and release_id is None else None  # a non-Meta reference
+    risk_in = _risk_input(ckpt, kn, meta_lineage, release_id, family if verdict == Verdict.DERIVED else None,
+                          weak, pointers, [e.name for e in strong], reference)
     report = assess(risk_in, kn)
-    concluded = report.license
-    findings = list(report.findings)
-    obligations_list = [o.to_dict() for o in report.obligations]
-    if verdict == "derived" and release_id is None:
-        # a non-Meta reference: its license governs the derivative
-        ref = derived[0]
-        concluded = normalize_license(ref.license) or ref.license
-        obligations_list = [o.to_dict() for o in obligations(concluded)]
-        # the Meta-centric "no Meta license governs" findings are replaced by the reference's license check
-        findings = [f for f in findings if f.id not in _NON_META_RULES] + _non_meta_license_findings(
-            ref, risk_in, concluded
-        )
-    if ckpt.adapter is not None:
-        findings.append(_adapter_finding(ckpt.adapter.base_model, risk_in.anchors))
-    findings.sort(key=lambda f: (-Severity(f.severity).rank, f.id))
-    overall = max((Severity(f.severity) for f in findings), key=lambda s: s.rank, default=Severity.NONE)
     return AuditResult(
         model=info,
         verdict=verdict,
@@ -228,10 +211,10 @@ def audit(
         evidence=weak + strong,
         references=refs,
         declared_license=risk_in.declared_license,
-        concluded_license=concluded,
-        license_obligations=obligations_list,
-        risk=overall.value,
-        findings=findings,
+        concluded_license=report.license,
+        license_obligations=[o.to_dict() for o in report.obligations],
+        risk=report.overall.value,
+        findings=list(report.findings),
         notes=notes,
     )
 
@@ -288,7 +271,7 @@ def _meta_pointers(weak: list[Evidence], kn: Knowledge) -> set[str]:
     """Meta release ids that weak evidence (metadata, exact architecture, tokenizer) points at."""
     out: set[str] = set()
     for e in weak:
-        if e.supports != "derived":
+        if e.supports != Verdict.DERIVED:
             continue
         if e.kind == "metadata":
             out.update(e.details.get("releases", []))
@@ -302,12 +285,12 @@ def _meta_pointers(weak: list[Evidence], kn: Knowledge) -> set[str]:
 
 
 def _risk_input(
-    ckpt: Checkpoint, kn: Knowledge, lineage: str, release: str | None, family: str | None,
-    weak: list[Evidence], pointers: set[str], strong_names: list[str],
+    ckpt: Checkpoint, kn: Knowledge, lineage: Verdict, release: str | None, family: str | None,
+    weak: list[Evidence], pointers: set[str], strong_names: list[str], reference: ReferenceCheck | None,
 ) -> RiskInput:
     meta = ckpt.metadata
-    weak_kinds = tuple(sorted({e.kind for e in weak if e.supports == "derived"}))
-    if lineage == "unverified" and release is None and pointers:
+    weak_kinds = tuple(sorted({e.kind for e in weak if e.supports == Verdict.DERIVED}))
+    if lineage == Verdict.UNVERIFIED and release is None and pointers:
         release = sorted(pointers)[0]
     folder = ckpt.path if ckpt.path.is_dir() else ckpt.path.parent
     lic_files, lic_ids, notice = _license_files(folder)
@@ -326,6 +309,10 @@ def _risk_input(
         notice_present=notice,
         evidence=tuple(strong_names) or tuple(e.name for e in weak),
         anchors=_anchors(ckpt, folder),
+        reference=reference.name if reference else None,
+        reference_license=reference.license if reference else None,
+        adapter=ckpt.adapter is not None,
+        adapter_base=ckpt.adapter.base_model if ckpt.adapter else None,
     )
 
 
@@ -375,34 +362,3 @@ def _anchors(ckpt: Checkpoint, folder: Path) -> dict[str, Anchor]:
     out.setdefault("license", out["config"] if "config" in out else Anchor(ckpt.path.name))
     out.setdefault("base_model", out["license"])
     return out
-
-
-def _adapter_finding(base: str | None, anchors: dict[str, Anchor]) -> Finding:
-    """PROV-LIN-005: an adapter's lineage cannot be verified from the adapter alone."""
-    return Finding("PROV-LIN-005", Severity.MEDIUM, "LoRA adapter: lineage not verifiable alone",
-                   f"a LoRA adapter holds only weight deltas; the license and obligations of its base model "
-                   f"({base or 'not declared'}) apply to any use of it, and the base is what must be audited",
-                   ("metadata.declared",), anchors.get("base_model"),
-                   f"provenance audit {base or 'BASE_MODEL'} (or the model with the adapter merged)")
-
-
-def _non_meta_license_findings(ref: ReferenceCheck, inp: RiskInput, concluded: str | None) -> list[Finding]:
-    """A descendant of a non-Meta reference: does the declared license match the reference's?"""
-    lic = get_license(concluded)
-    declared = get_license(inp.declared_license) if inp.declared_license else None
-    anchor = inp.anchors.get("license")
-    if declared is None:
-        return [Finding("PROV-LIC-014", Severity.LOW, "derivative declares no license",
-                        f"the weights descend from {ref.name} ({concluded or 'license unknown'}); the model declares "
-                        "no license, so the reference's terms apply and should be stated",
-                        (f"weights.layer_invariants[{ref.name}]",), anchor,
-                        f"declare license: {concluded}" if concluded else None)]
-    if lic is not None and declared.id != lic.id:
-        sev = Severity.MEDIUM if (lic.commercial == "no" and declared.commercial != "no") else Severity.LOW
-        return [Finding("PROV-LIC-015", sev, "declared license differs from the reference's",
-                        f"declares {declared.id} but the weights descend from {ref.name}, licensed {lic.id}",
-                        (f"weights.layer_invariants[{ref.name}]",), anchor,
-                        f"check that {lic.id} permits relicensing as {declared.id}")]
-    return [Finding("PROV-OK-002", Severity.NONE, "derivative of a registry reference with its license",
-                    f"weights descend from {ref.name}; declared license {declared.id} matches the reference's",
-                    (f"weights.layer_invariants[{ref.name}]",), anchor)]

@@ -15,12 +15,16 @@ from typing import Any
 
 from provenance.checkpoint import open_checkpoint
 from provenance.checkpoint.base import Checkpoint
-from provenance.evidence.weights.compare import CompareResult, compare
-from provenance.errors import ProvenanceError, UnsupportedError
-from provenance.evidence.behaviour.probes import ProbeResults, candidate_results, run_canaries
-from provenance.evidence.behaviour.score import BehaviourResult, compare_behaviour
-from provenance.fingerprint.format import SUFFIX, Fingerprint
 from provenance.domain import Progress
+from provenance.errors import ProvenanceError, UnsupportedError
+from provenance.evidence.behaviour.probes import (
+    ProbeResults,
+    candidate_results,
+    run_canaries,
+)
+from provenance.evidence.behaviour.score import BehaviourResult, compare_behaviour
+from provenance.evidence.weights.compare import CompareResult, compare
+from provenance.fingerprint.format import SUFFIX, Fingerprint
 
 
 def is_fingerprint(path: str | Path) -> bool:

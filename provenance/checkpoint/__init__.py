@@ -9,11 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provenance.checkpoint import safety
 from provenance.checkpoint.base import Checkpoint
 from provenance.checkpoint.common import wrap_errors
 from provenance.checkpoint.gguf import GGUF_MAGIC, load_gguf
-from provenance.checkpoint.hf import SAFETENSORS_INDEX, is_safetensors, is_torch_archive, load_hf
+from provenance.checkpoint.hf import (
+    SAFETENSORS_INDEX,
+    is_safetensors,
+    is_torch_archive,
+    load_hf,
+)
 from provenance.checkpoint.llama2c import load_llama2c, sniff
 from provenance.checkpoint.lora import CONFIG as ADAPTER_CONFIG
 from provenance.checkpoint.lora import load_lora, merge_lora

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from provenance.modelargs import ModelArgs
 from provenance.errors import FormatError
+from provenance.modelargs import ModelArgs
 
 if TYPE_CHECKING:
     from provenance.tokenizer.vocab import Tokenizer

@@ -24,12 +24,11 @@ from provenance.checkpoint.base import (
     SourceFile,
     layer_name,
 )
-from provenance.modelargs import ModelArgs
 from provenance.errors import FormatError, ProvenanceError, one_line
 from provenance.fileio import file_size
+from provenance.modelargs import ModelArgs
 from provenance.tokenizer.files import load_tokenizer
 from provenance.tokenizer.vocab import Tokenizer
-
 
 LICENSE_FILES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "LICENCE", "LICENCE.txt", "LICENCE.md")
 MAX_CARD_BYTES = 1024 * 1024  # model cards are text; front matter is a few hundred bytes

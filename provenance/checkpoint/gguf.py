@@ -24,7 +24,15 @@ from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 from gguf.quants import dequantize
 
 from provenance.checkpoint import safety
-from provenance.checkpoint.base import EMBED, FINAL_NORM, LM_HEAD, Checkpoint, DeclaredMetadata, LazyTensor, layer_name
+from provenance.checkpoint.base import (
+    EMBED,
+    FINAL_NORM,
+    LM_HEAD,
+    Checkpoint,
+    DeclaredMetadata,
+    LazyTensor,
+    layer_name,
+)
 from provenance.checkpoint.common import (
     apply_card,
     dominant_dtype,
@@ -34,10 +42,14 @@ from provenance.checkpoint.common import (
     read_card,
     source_files,
 )
-from provenance.checkpoint.rotary import GGUF_PERMUTED_ARCHS, interleaved_to_half, llama3_scaling_from_factors
-from provenance.modelargs import RUNNABLE_ARCHS, ModelArgs, RopeScaling
+from provenance.checkpoint.rotary import (
+    GGUF_PERMUTED_ARCHS,
+    interleaved_to_half,
+    llama3_scaling_from_factors,
+)
 from provenance.errors import FormatError, UnsupportedError
 from provenance.fileio import file_size
+from provenance.modelargs import RUNNABLE_ARCHS, ModelArgs, RopeScaling
 from provenance.tokenizer.rebuilt import from_gguf_metadata
 
 GGUF_MAGIC = b"GGUF"

@@ -33,9 +33,9 @@ from provenance.checkpoint.common import (
     torch_dtype_name,
     torch_load,
 )
-from provenance.modelargs import ModelArgs
 from provenance.errors import FormatError, UnsupportedError, one_line
 from provenance.fileio import file_size
+from provenance.modelargs import ModelArgs
 
 # Element sizes of the safetensors dtypes.
 ST_DTYPE_BYTES = {

@@ -22,8 +22,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from provenance.checkpoint import safety
-from provenance.checkpoint.base import EMBED, FINAL_NORM, LM_HEAD, Checkpoint, DeclaredMetadata, LazyTensor, layer_name
+from provenance.checkpoint.base import (
+    EMBED,
+    FINAL_NORM,
+    LM_HEAD,
+    Checkpoint,
+    DeclaredMetadata,
+    LazyTensor,
+    layer_name,
+)
 from provenance.checkpoint.common import (
     apply_card,
     finalize_args,
@@ -33,9 +40,9 @@ from provenance.checkpoint.common import (
     source_files,
 )
 from provenance.checkpoint.rotary import interleaved_to_half
-from provenance.modelargs import ModelArgs
 from provenance.errors import FormatError
 from provenance.fileio import file_size
+from provenance.modelargs import ModelArgs
 from provenance.tokenizer.rebuilt import load_llama2c_tokenizer
 
 MAGIC = 0x616B3432  # "ak42" as a little-endian uint32

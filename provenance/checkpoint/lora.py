@@ -17,7 +17,12 @@ from typing import Any
 import torch
 
 from provenance.checkpoint import safety
-from provenance.checkpoint.base import AdapterInfo, Checkpoint, DeclaredMetadata, LazyTensor
+from provenance.checkpoint.base import (
+    AdapterInfo,
+    Checkpoint,
+    DeclaredMetadata,
+    LazyTensor,
+)
 from provenance.checkpoint.common import (
     apply_card,
     canonical_hf_name,

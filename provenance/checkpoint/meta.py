@@ -17,7 +17,15 @@ from typing import Any
 import torch
 
 from provenance.checkpoint import safety
-from provenance.checkpoint.base import EMBED, FINAL_NORM, LM_HEAD, Checkpoint, DeclaredMetadata, LazyTensor, layer_name
+from provenance.checkpoint.base import (
+    EMBED,
+    FINAL_NORM,
+    LM_HEAD,
+    Checkpoint,
+    DeclaredMetadata,
+    LazyTensor,
+    layer_name,
+)
 from provenance.checkpoint.common import (
     apply_card,
     dominant_dtype,
@@ -31,8 +39,8 @@ from provenance.checkpoint.common import (
     torch_load,
 )
 from provenance.checkpoint.rotary import interleaved_to_half
-from provenance.modelargs import ModelArgs, RopeScaling
 from provenance.errors import FormatError, one_line
+from provenance.modelargs import ModelArgs, RopeScaling
 
 SHARD = re.compile(r"consolidated\.(\d+)\.pth")
 

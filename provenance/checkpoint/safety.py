@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from provenance.errors import FormatError, one_line
-from provenance.fileio import file_size, read_json_object
+from provenance.fileio import read_json_object
 
 # A safetensors header lists names, dtypes, shapes and offsets: ~100 bytes per tensor. 100 MiB is the
 # limit the safetensors library itself enforces and far above any real model (Llama 3.1 405B: ~2 MB).

@@ -6,7 +6,6 @@ Exit codes: 0 success (no finding at or above ``--fail-on``), 1 a finding at or 
 
 from __future__ import annotations
 
-import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -145,8 +144,8 @@ def _output_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
 
 
 def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    from provenance.errors import ProvenanceError
     from provenance.engine.device import resolve_device
+    from provenance.errors import ProvenanceError
 
     try:
         return str(resolve_device(value))

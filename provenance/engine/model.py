@@ -27,8 +27,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from provenance.checkpoint.base import LM_HEAD, Checkpoint
+from provenance.errors import FormatError, UnsupportedError
 from provenance.modelargs import ModelArgs, RopeScaling
-from provenance.errors import FormatError, ProvenanceError, UnsupportedError
 
 
 @dataclass

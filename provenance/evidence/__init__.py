@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from provenance.domain import Strength
+from provenance.domain import Strength, Verdict
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Evidence:
     kind: str
     strength: Strength
     value: float | None
-    supports: str | None
+    supports: Verdict | None
     summary: str
     details: dict[str, Any] = field(default_factory=dict)
 

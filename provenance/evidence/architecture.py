@@ -6,9 +6,16 @@ supports descent; a mismatch proves nothing either (pruning and up-scaling chang
 
 from __future__ import annotations
 
-from provenance.modelargs import ModelArgs
+from provenance.domain import Verdict
 from provenance.evidence import Evidence, Strength
-from provenance.knowledge.releases import ArchMatch, Knowledge, MatchKind, load_knowledge, match_architecture
+from provenance.knowledge.releases import (
+    ArchMatch,
+    Knowledge,
+    MatchKind,
+    load_knowledge,
+    match_architecture,
+)
+from provenance.modelargs import ModelArgs
 
 # How close each kind of match is, as the Evidence value (1 = identical configuration).
 _VALUE = {MatchKind.EXACT: 1.0, MatchKind.SAME_SHAPES: 0.8, MatchKind.RESIZED_VOCAB: 0.6,
@@ -36,7 +43,7 @@ def architecture_evidence(args: ModelArgs, knowledge: Knowledge | None = None) -
     tied = [m for m in matches if m.kind is best.kind and len(m.differences) == len(best.differences)]
     names = " / ".join(kn.release(m.release).name for m in tied if m.release)
     summary = f"architecture {_PHRASE[best.kind]} {names}{_diff_note(best)} (weak: shared by independent models)"
-    supports = "derived" if best.kind in (MatchKind.EXACT, MatchKind.SAME_SHAPES) else None
+    supports = Verdict.DERIVED if best.kind in (MatchKind.EXACT, MatchKind.SAME_SHAPES) else None
     details["best"] = [m.release for m in tied]
     return Evidence("architecture.release_match", "architecture", Strength.WEAK, _VALUE[best.kind], supports,
                     summary, details)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from provenance.checkpoint.base import DeclaredMetadata
+from provenance.domain import Verdict
 from provenance.evidence import Evidence, Strength
 from provenance.knowledge.licenses import declared_license, get_license
 from provenance.knowledge.releases import Knowledge, load_knowledge, resolve_release
@@ -21,10 +22,10 @@ def metadata_evidence(meta: DeclaredMetadata, knowledge: Knowledge | None = None
                "license": lic_id, "license_raw": meta.license, "license_name": meta.license_name}
     if releases:
         names = ", ".join(dict.fromkeys(r.name for r in releases))
-        return Evidence("metadata.declared", "metadata", Strength.WEAK, 1.0, "derived",
+        return Evidence("metadata.declared", "metadata", Strength.WEAK, 1.0, Verdict.DERIVED,
                         f"declares base model {names} (weak: metadata is written by the publisher)", details)
     if lic is not None and lic.is_meta:
-        return Evidence("metadata.declared", "metadata", Strength.WEAK, 0.5, "derived",
+        return Evidence("metadata.declared", "metadata", Strength.WEAK, 0.5, Verdict.DERIVED,
                         f"declares the {lic.name} but no Meta base model (weak)", details)
     said = f"license {lic_id}" if lic_id else "no recognised license"
     base = f"base model {', '.join(meta.base_model)}" if meta.base_model else "no base model"

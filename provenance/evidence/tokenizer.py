@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from provenance.domain import Verdict
 from provenance.evidence import Evidence, Strength
 from provenance.knowledge.releases import Knowledge, load_knowledge, match_tokenizer
 
@@ -43,4 +44,4 @@ def tokenizer_evidence(tokenizer: TokenizerLike | None, knowledge: Knowledge | N
         return Evidence(name, "tokenizer", Strength.MEDIUM, _VALUE[best.kind], None, summary, details)
     how = "identical to" if best.kind == "identical" else "same tokens (special tokens differ) as"
     summary = f"tokenizer {how} {info.name} (medium: reused by independent models{reuse})"
-    return Evidence(name, "tokenizer", Strength.MEDIUM, _VALUE[best.kind], "derived", summary, details)
+    return Evidence(name, "tokenizer", Strength.MEDIUM, _VALUE[best.kind], Verdict.DERIVED, summary, details)

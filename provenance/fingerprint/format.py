@@ -49,10 +49,14 @@ import safetensors.numpy
 
 from provenance import __version__
 from provenance.checkpoint.base import Checkpoint
-from provenance.modelargs import ModelArgs, RopeScaling
-from provenance.errors import FormatError, UnsupportedError
-from provenance.evidence.behaviour.probes import ProbeResults, run_canaries, without_path
 from provenance.domain import Progress
+from provenance.errors import FormatError, UnsupportedError
+from provenance.evidence.behaviour.probes import (
+    ProbeResults,
+    run_canaries,
+    without_path,
+)
+from provenance.modelargs import ModelArgs, RopeScaling
 
 FORMAT = "provenance-fingerprint"
 FORMAT_VERSION = 1

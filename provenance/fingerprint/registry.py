@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from provenance.checkpoint import open_checkpoint
+from provenance.domain import Progress
 from provenance.errors import FormatError, ProvenanceError
 from provenance.fingerprint.format import SUFFIX, Fingerprint, read_header
-from provenance.domain import Progress
 
 ENV = "PROVENANCE_REGISTRY"
 

@@ -20,7 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provenance.calibration import LICENSE_MIN_CONTAINMENT, LICENSE_MIXED_VERSION, LICENSE_VERSION_MARGIN
+from provenance.calibration import (
+    LICENSE_MIN_CONTAINMENT,
+    LICENSE_MIXED_VERSION,
+    LICENSE_VERSION_MARGIN,
+)
 from provenance.errors import FormatError
 from provenance.knowledge.releases import load_knowledge
 

@@ -13,7 +13,6 @@ Matching here is deliberately *weak* evidence: an architecture or a tokenizer is
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import math
 import re
@@ -23,8 +22,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from provenance.modelargs import ModelArgs, RopeScaling
 from provenance.errors import FormatError
+from provenance.modelargs import ModelArgs, RopeScaling
 
 SCHEMA_VERSION = 1
 

@@ -1,49 +1,41 @@
-"""Risk rules: what the concluded lineage and the declared metadata mean under Meta's licenses.
+"""Risk rules: what the concluded lineage and the declared metadata mean under the governing license.
 
 Input is a small :class:`RiskInput` (filled by the audit from evidence and metadata); output is a
 :class:`RiskReport`: findings with stable ids, the overall level (the worst finding) and the
 obligations checklist of the governing license.
 
 The *governing* license is Meta's license of the concluded release family when the weights descend from
-one; otherwise the license of a Meta release named in ``base_model``; otherwise a Meta license the model
-declares (unless the weights were shown independent). Without any of those, the declared license stands.
+one; the license of the registry reference when they descend from a non-Meta one; otherwise the license
+of a Meta release named in ``base_model``; otherwise a Meta license the model declares (unless the
+weights were shown independent). Without any of those, the declared license stands.
 
-======== ======== =====================================================================================
-id       severity when
-======== ======== =====================================================================================
-LIC-001  critical weights descend from LLaMA-1 (non-commercial research license, no redistribution)
-LIC-002  high     ``base_model`` names a LLaMA-1 release (and the weights were not shown independent)
-LIN-001  medium   unverified: weak evidence (architecture, tokenizer, metadata) points at a Meta release
-                  but no weight fingerprint of it is installed; the finding names the command settling it
-LIN-002  high     weights descend from a Llama release but neither base_model nor license says so
-LIN-003  medium   weights descend from a different Llama family than base_model declares
-LIN-004  low      base_model or license declares Llama lineage but the weights are independent of it
-LIC-003  high     declared license is not Meta's although the governing license is (e.g. apache-2.0 on a
-                  Llama 2 fine-tune): declared-license conflict
-LIC-004  medium   declared Meta license of another version than the governing one
-LIC-005  medium   base_model names a Llama release, no recognised license declared
-LIC-006  medium   Llama 3.x/4 derivative whose name does not begin with "Llama" ("Llama 3" for Llama 3)
-LIC-007  medium   Llama 2+ derivative shipped without the attribution Notice file
-LIC-008  medium   Llama 2+ derivative shipped without a license file
-LIC-009  medium   shipped license file is recognised as another license than the governing one
-LIC-010  low      multimodal Llama 3.2 / Llama 4 model: no rights for EU-domiciled licensees
-LIC-011  low      no Meta license governs; declared license forbids commercial use
-LIC-012  low      no Meta license governs; no license declared
-LIC-013  low      no Meta license governs; license file and declared license disagree
-OK-001   none     independent weights with an accurate permissive license
-======== ======== =====================================================================================
-(ids carry the prefix ``PROV-``.)
+Every rule is one row of :data:`RULES` (id, friendly name, severity, when it fires); the checks below
+produce findings only through those rows, so a rule's severity and title are written once. The
+rules also cover descendants of a non-Meta registry reference (its license governs: LIC-014, LIC-015,
+OK-002) and lone LoRA adapters (LIN-005).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Any
 
-from provenance.domain import Severity
-from provenance.knowledge.licenses import License, Obligation, get_license, normalize_declared
-from provenance.knowledge.releases import Knowledge, Release, load_knowledge, resolve_release
+from provenance.domain import Severity, Verdict
+from provenance.knowledge.licenses import (
+    License,
+    Obligation,
+    get_license,
+    normalize_declared,
+    normalize_license,
+    obligations,
+)
+from provenance.knowledge.releases import (
+    Knowledge,
+    Release,
+    load_knowledge,
+    resolve_release,
+)
 
 
 @dataclass(frozen=True)
@@ -91,9 +83,12 @@ class RiskInput:
         notice_present: a Notice file with Meta's attribution sentence ships (None: not checked).
         evidence: names of the Evidence behind ``lineage``.
         anchors: ``license``, ``base_model``, ``name``, ``config`` -> where those are written.
+        reference / reference_license: the non-Meta registry reference the weights descend from
+            (lineage ``derived``, no Meta release) and its declared license, which then governs.
+        adapter / adapter_base: the model is a lone LoRA adapter, and the base model it declares.
     """
 
-    lineage: str = "unverified"
+    lineage: Verdict = Verdict.UNVERIFIED
     release: str | None = None
     family: str | None = None
     weak_matches: tuple[str, ...] = ()
@@ -106,6 +101,10 @@ class RiskInput:
     notice_present: bool | None = None
     evidence: tuple[str, ...] = ()
     anchors: dict[str, Anchor] = field(default_factory=dict)
+    reference: str | None = None
+    reference_license: str | None = None
+    adapter: bool = False
+    adapter_base: str | None = None
 
 
 @dataclass(frozen=True)
@@ -146,46 +145,53 @@ def assess(inp: RiskInput, knowledge: Knowledge | None = None) -> RiskReport:
     """Apply every rule; findings sorted worst first, then by id."""
     ctx = _context(inp, knowledge or load_knowledge())
     findings: list[Finding] = []
-    for rule in _RULES:
-        findings.extend(rule(ctx))
+    for check in _CHECKS:
+        findings.extend(check(ctx))
     findings.sort(key=lambda f: (-f.severity.rank, f.id))
     overall = max((f.severity for f in findings), key=lambda s: s.rank, default=Severity.NONE)
+    if inp.reference is not None:  # a non-Meta reference's license governs its derivative
+        concluded = normalize_license(inp.reference_license) or inp.reference_license
+        return RiskReport(tuple(findings), overall, concluded, tuple(obligations(concluded)))
     lic = ctx.governing or ctx.declared_lic
     return RiskReport(tuple(findings), overall, lic.id if lic else None, lic.obligations if lic else ())
 
 
 def _context(inp: RiskInput, kn: Knowledge) -> _Ctx:
-    concluded = kn.find(inp.release) if inp.lineage == "derived" else None
-    fam = concluded.family if concluded else (inp.family if inp.lineage == "derived" else None)
+    concluded = kn.find(inp.release) if inp.lineage == Verdict.DERIVED else None
+    fam = concluded.family if concluded else (inp.family if inp.lineage == Verdict.DERIVED else None)
     fam = fam if fam in kn.families else None  # derived from a non-Meta reference: no Meta license
     declared = tuple(r for r in (resolve_release(b, kn) for b in inp.declared_base) if r is not None)
     declared_lic = get_license(normalize_declared(inp.declared_license, inp.declared_license_name))
     governing = None
     if fam is not None:
         governing = get_license(kn.families[fam].license)
-    elif declared and inp.lineage != "independent":
+    elif declared and inp.lineage != Verdict.INDEPENDENT:
         governing = get_license(declared[0].license)
-    elif declared_lic is not None and declared_lic.is_meta and inp.lineage != "independent":
+    elif declared_lic is not None and declared_lic.is_meta and inp.lineage != Verdict.INDEPENDENT:
         governing = declared_lic
     raw = inp.declared_license_name if inp.declared_license == "other" else inp.declared_license
     return _Ctx(inp, kn, concluded, fam, declared, declared_lic, raw, governing)
 
 
-def _f(id_: str, sev: Severity, title: str, message: str, ev: tuple[str, ...], anchor: Anchor | None,
-       action: str | None = None) -> Finding:
-    return Finding(f"PROV-{id_}", sev, title, message, ev, anchor, action)
+def _f(id_: str, title: str, message: str, ev: tuple[str, ...], anchor: Anchor | None,
+       action: str | None = None, severity: Severity | None = None) -> Finding:
+    """A finding of rule ``PROV-{id_}``, at the rule's severity unless a lower one is given."""
+    rule = RULE_BY_ID[f"PROV-{id_}"]
+    sev = rule.severity if severity is None else severity
+    assert sev.rank <= rule.severity.rank, (id_, sev)  # the table states each rule's worst case
+    return Finding(rule.id, sev, title, message, ev, anchor, action)
 
 
 # -- lineage rules ------------------------------------------------------------------------------------
 def _llama1(c: _Ctx) -> list[Finding]:
     if c.concluded_family == "llama-1":
-        return [_f("LIC-001", Severity.CRITICAL, "Weights descend from LLaMA-1",
+        return [_f("LIC-001", "Weights descend from LLaMA-1",
                    "LLaMA-1 weights were released for non-commercial research only and their redistribution "
                    "was not granted; this model cannot be used commercially or redistributed.",
                    c.inp.evidence, c.anchor("config"), "Do not ship or use commercially; retrain from a "
                    "permissively licensed base.")]
-    if any(r.family == "llama-1" for r in c.declared) and c.inp.lineage != "independent":
-        return [_f("LIC-002", Severity.HIGH, "Declares a LLaMA-1 base",
+    if any(r.family == "llama-1" for r in c.declared) and c.inp.lineage != Verdict.INDEPENDENT:
+        return [_f("LIC-002", "Declares a LLaMA-1 base",
                    "base_model names a LLaMA-1 release, whose license forbids commercial use and redistribution.",
                    (METADATA_EVIDENCE,), c.anchor("base_model"), "Verify the lineage with the weights; if "
                    "true, treat the model as research-only.")]
@@ -193,14 +199,14 @@ def _llama1(c: _Ctx) -> list[Finding]:
 
 
 def _unverified(c: _Ctx) -> list[Finding]:
-    if c.inp.lineage != "unverified" or not c.inp.release:
+    if c.inp.lineage != Verdict.UNVERIFIED or not c.inp.release:
         return []
     rel = c.kn.find(c.inp.release)
     name = rel.name if rel else c.inp.release
     what = " and ".join(c.inp.weak_matches) or "metadata"
     folder = ((rel.primary_repo if rel else None) or c.inp.release).rsplit("/", 1)[-1]
     cmd = f"provenance registry add /path/to/{folder} --name {c.inp.release}"
-    return [_f("LIN-001", Severity.MEDIUM, f"Unverified: resembles {name}, needs review",
+    return [_f("LIN-001", f"Unverified: resembles {name}, needs review",
                f"Same {what} as {name}, which independent models also share; no weight fingerprint of "
                f"{name} is installed, so whether the weights descend from it is unverified.",
                c.inp.evidence, c.anchor("config"), f"Run `{cmd}` with the original weights, then audit again.")]
@@ -211,7 +217,7 @@ def _undeclared(c: _Ctx) -> list[Finding]:
     if fam is None or fam == "llama-1" or c.declared or (c.declared_lic and c.declared_lic.is_meta):
         return []
     said = f"license {c.declared_raw!r}" if c.declared_raw else "no license"
-    return [_f("LIN-002", Severity.HIGH, f"Undeclared {c.fam_name(fam)} derivative",
+    return [_f("LIN-002", f"Undeclared {c.fam_name(fam)} derivative",
                f"The weights descend from {c.fam_name(fam)}, but the model declares no Llama base_model and "
                f"{said}; the {c.governing.name if c.governing else 'Meta license'} applies regardless.",
                c.inp.evidence, c.anchor("base_model", "license", "config"),
@@ -223,14 +229,14 @@ def _declared_base_mismatch(c: _Ctx) -> list[Finding]:
         return []
     names = ", ".join(r.name for r in c.declared)
     if all(r.family != c.concluded_family for r in c.declared):
-        return [_f("LIN-003", Severity.MEDIUM, "Declared base differs from the weights",
+        return [_f("LIN-003", "Declared base differs from the weights",
                    f"base_model declares {names}, but the weights descend from {c.fam_name(c.concluded_family)}.",
                    c.inp.evidence, c.anchor("base_model"), "Correct base_model and the license.")]
     return []
 
 
 def _declared_but_independent(c: _Ctx) -> list[Finding]:
-    if c.inp.lineage != "independent":
+    if c.inp.lineage != Verdict.INDEPENDENT:
         return []
     if c.declared:
         claim, key = f"base_model declares {', '.join(r.name for r in c.declared)}", "base_model"
@@ -238,7 +244,7 @@ def _declared_but_independent(c: _Ctx) -> list[Finding]:
         claim, key = f"the model declares the {c.declared_lic.name}", "license"
     else:
         return []
-    return [_f("LIN-004", Severity.LOW, "Declared Llama lineage not supported by the weights",
+    return [_f("LIN-004", "Declared Llama lineage not supported by the weights",
                f"{claim}, but the weights are independent of every Meta reference checked.",
                c.inp.evidence, c.anchor(key), "Correct the declaration if it is wrong.")]
 
@@ -249,17 +255,17 @@ def _declared_license(c: _Ctx) -> list[Finding]:
     if g is None or g.id == "llama1":
         return []
     if d is not None and d.id != "other" and not d.is_meta:
-        return [_f("LIC-003", Severity.HIGH, "Declared license conflicts with the Llama license",
+        return [_f("LIC-003", "Declared license conflicts with the Llama license",
                    f"The model declares {d.name} but derives from a Llama release under the {g.name}; "
                    f"{d.name} cannot relicense Meta's materials.", (METADATA_EVIDENCE,) + c.inp.evidence,
                    c.anchor("license"), f"Declare the {g.name} (HF id {g.id}).")]
     if d is not None and d.is_meta and d.id != g.id:
-        return [_f("LIC-004", Severity.MEDIUM, "Declared Llama license of another version",
+        return [_f("LIC-004", "Declared Llama license of another version",
                    f"The model declares the {d.name}, but the governing license is the {g.name}.",
                    (METADATA_EVIDENCE,), c.anchor("license"), f"Declare {g.id}.")]
     if (d is None or d.id == "other") and c.declared:
         said = f"{c.declared_raw!r}, which is not recognised" if c.declared_raw else "none"
-        return [_f("LIC-005", Severity.MEDIUM, "No Llama license declared",
+        return [_f("LIC-005", "No Llama license declared",
                    f"base_model names {c.declared[0].name} (under the {g.name}) but the declared license is {said}.",
                    (METADATA_EVIDENCE,), c.anchor("license", "base_model"), f"Declare {g.id}.")]
     return []
@@ -273,7 +279,7 @@ def _naming(c: _Ctx) -> list[Finding]:
     originals = {r.rsplit("/", 1)[-1].lower() for rel in c.kn.releases for r in rel.repos}
     if _compact(short).startswith(_compact(g.name_prefix)) or short.lower() in originals:
         return []
-    return [_f("LIC-006", Severity.MEDIUM, f"Name does not begin with \"{g.name_prefix}\"",
+    return [_f("LIC-006", f"Name does not begin with \"{g.name_prefix}\"",
                f"The {g.name} (§1.b.i) requires a distributed model built with Llama to have "
                f"\"{g.name_prefix}\" at the beginning of its name; this one is named {short!r}.",
                (METADATA_EVIDENCE,), c.anchor("name"), f"Rename to \"{g.name_prefix} ...\" (e.g. "
@@ -290,16 +296,16 @@ def _shipped_files(c: _Ctx) -> list[Finding]:
         return []
     out = []
     if inp.notice_present is False:
-        out.append(_f("LIC-007", Severity.MEDIUM, "Attribution Notice file missing",
+        out.append(_f("LIC-007", "Attribution Notice file missing",
                       f"The {g.name} (§1.b.iii) requires a \"Notice\" text file in every distributed copy.",
                       (), c.anchor("license"), f"Add a NOTICE file containing: {g.notice}"))
     if inp.license_file_present is False:
-        out.append(_f("LIC-008", Severity.MEDIUM, "License agreement not shipped",
+        out.append(_f("LIC-008", "License agreement not shipped",
                       f"The {g.name} (§1.b.i) requires giving a copy of the agreement with the model.",
                       (), c.anchor("license"), f"Ship the {g.name} as LICENSE."))
     elif inp.license_file_present and inp.license_file_licenses and g.id not in inp.license_file_licenses:
         shipped = ", ".join(inp.license_file_licenses)
-        out.append(_f("LIC-009", Severity.MEDIUM, "Shipped license file is not the governing license",
+        out.append(_f("LIC-009", "Shipped license file is not the governing license",
                       f"The license file beside the model reads as {shipped}; the governing license is the {g.name}.",
                       (), c.anchor("license"), f"Replace it with the {g.name} text."))
     return out
@@ -311,13 +317,13 @@ def _eu_multimodal(c: _Ctx) -> list[Finding]:
     elif c.concluded_family is not None:  # family known, release not: multimodal when all its releases are
         family = c.concluded_family
         multimodal = all(r.multimodal for r in c.kn.releases if r.family == family)
-    elif c.declared and c.inp.lineage != "independent":
+    elif c.declared and c.inp.lineage != Verdict.INDEPENDENT:
         family, multimodal = c.declared[0].family, c.declared[0].multimodal
     else:
         return []
     if not multimodal:
         return []
-    return [_f("LIC-010", Severity.LOW, "Multimodal Llama: no rights for EU-domiciled licensees",
+    return [_f("LIC-010", "Multimodal Llama: no rights for EU-domiciled licensees",
                f"The acceptable use policy of {c.fam_name(family)} withholds the license grant for its "
                "multimodal models from individuals and companies domiciled in the EU (end users of products "
                "excepted).", c.inp.evidence or (METADATA_EVIDENCE,), c.anchor("license"),
@@ -326,31 +332,134 @@ def _eu_multimodal(c: _Ctx) -> list[Finding]:
 
 # -- no Meta license governs ------------------------------------------------------------------------
 def _declared_only(c: _Ctx) -> list[Finding]:
-    if c.governing is not None:
+    if c.governing is not None or c.inp.reference is not None:
         return []
     d, inp = c.declared_lic, c.inp
     files = set(inp.license_file_licenses)
     if d is None or d.id == "other":
         if d is None:
-            return [_f("LIC-012", Severity.LOW, "No license declared", "The model declares no recognised "
+            return [_f("LIC-012", "No license declared", "The model declares no recognised "
                        f"license{f' ({c.declared_raw!r})' if c.declared_raw else ''}; its terms are unknown.",
                        (METADATA_EVIDENCE,), c.anchor("license"), "Find and record the model's license.")]
         return []
     out = []
     if d.commercial == "no":
-        out.append(_f("LIC-011", Severity.LOW, "Declared license forbids commercial use",
+        out.append(_f("LIC-011", "Declared license forbids commercial use",
                       f"{d.name}: {d.commercial_note}", (METADATA_EVIDENCE,), c.anchor("license"),
                       "Use only for non-commercial purposes."))
     if files and d.id not in files:
-        out.append(_f("LIC-013", Severity.LOW, "License file and declared license disagree",
+        out.append(_f("LIC-013", "License file and declared license disagree",
                       f"The model declares {d.name}; its license file reads as {', '.join(sorted(files))}.",
                       (METADATA_EVIDENCE,), c.anchor("license"), "Make the declaration match the file."))
-    elif inp.lineage == "independent" and d.permissive and not c.declared:
-        out.append(_f("OK-001", Severity.NONE, "Independent weights, accurate permissive license",
+    elif inp.lineage == Verdict.INDEPENDENT and d.permissive and not c.declared:
+        out.append(_f("OK-001", "Independent weights, accurate permissive license",
                       f"The weights are independent of every reference checked and the declared {d.name} "
                       "is consistent with what ships.", inp.evidence, c.anchor("license")))
     return out
 
 
-_RULES = (_llama1, _unverified, _undeclared, _declared_base_mismatch, _declared_but_independent,
-          _declared_license, _naming, _shipped_files, _eu_multimodal, _declared_only)
+# -- a non-Meta registry reference governs -----------------------------------------------------------
+def _reference_license(c: _Ctx) -> list[Finding]:
+    """A descendant of a non-Meta reference: does the declared license match the reference's?"""
+    ref, inp = c.inp.reference, c.inp
+    if ref is None:
+        return []
+    concluded = normalize_license(inp.reference_license) or inp.reference_license
+    lic = get_license(concluded)
+    declared = get_license(inp.declared_license) if inp.declared_license else None
+    ev = (f"weights.layer_invariants[{ref}]",)
+    if declared is None:
+        return [_f("LIC-014", "derivative declares no license",
+                   f"the weights descend from {ref} ({concluded or 'license unknown'}); the model declares "
+                   "no license, so the reference's terms apply and should be stated", ev, c.anchor("license"),
+                   f"declare license: {concluded}" if concluded else None)]
+    if lic is not None and declared.id != lic.id:
+        sev = Severity.MEDIUM if (lic.commercial == "no" and declared.commercial != "no") else Severity.LOW
+        return [_f("LIC-015", "declared license differs from the reference's",
+                   f"declares {declared.id} but the weights descend from {ref}, licensed {lic.id}", ev,
+                   c.anchor("license"), f"check that {lic.id} permits relicensing as {declared.id}", severity=sev)]
+    return [_f("OK-002", "derivative of a registry reference with its license",
+               f"weights descend from {ref}; declared license {declared.id} matches the reference's", ev,
+               c.anchor("license"))]
+
+
+def _adapter(c: _Ctx) -> list[Finding]:
+    """A lone LoRA adapter holds deltas only: its base model's lineage and license govern."""
+    if not c.inp.adapter:
+        return []
+    base = c.inp.adapter_base
+    return [_f("LIN-005", "LoRA adapter: lineage not verifiable alone",
+               f"a LoRA adapter holds only weight deltas; the license and obligations of its base model "
+               f"({base or 'not declared'}) apply to any use of it, and the base is what must be audited",
+               (METADATA_EVIDENCE,), c.anchor("base_model"),
+               f"provenance audit {base or 'BASE_MODEL'} (or the model with the adapter merged)")]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One risk rule: its stable id, a PascalCase name (SARIF's ``name``), the severity it reports (the
+    worst, where a finding may be milder), and when it fires."""
+
+    id: str
+    name: str
+    severity: Severity
+    trigger: str
+    check: Callable[[_Ctx], list[Finding]]
+
+
+#: Every rule, in the order they are checked. A check may serve several rows (one decision, several outcomes).
+RULES: tuple[Rule, ...] = (
+    Rule("PROV-LIC-001", "Llama1Weights", Severity.CRITICAL,
+         "weights descend from LLaMA-1 (non-commercial research license, no redistribution)", _llama1),
+    Rule("PROV-LIC-002", "Llama1DeclaredBase", Severity.HIGH,
+         "base_model names a LLaMA-1 release and the weights were not shown independent", _llama1),
+    Rule("PROV-LIN-001", "UnverifiedMetaResemblance", Severity.MEDIUM,
+         "weak evidence (architecture, tokenizer, metadata) points at a Meta release whose weight fingerprint is "
+         "not installed", _unverified),
+    Rule("PROV-LIN-002", "UndeclaredLlamaDerivative", Severity.HIGH,
+         "weights descend from a Llama release but neither base_model nor license says so", _undeclared),
+    Rule("PROV-LIN-003", "DeclaredBaseMismatch", Severity.MEDIUM,
+         "weights descend from another Llama family than base_model declares", _declared_base_mismatch),
+    Rule("PROV-LIN-004", "DeclaredLlamaButIndependent", Severity.LOW,
+         "base_model or license declares Llama lineage but the weights are independent of it",
+         _declared_but_independent),
+    Rule("PROV-LIN-005", "LoraAdapterAlone", Severity.MEDIUM,
+         "a lone LoRA adapter: its base model's lineage and license govern and must be audited", _adapter),
+    Rule("PROV-LIC-003", "DeclaredLicenseConflict", Severity.HIGH,
+         "the declared license is not Meta's although a Meta license governs (e.g. apache-2.0 on a Llama 2 "
+         "fine-tune)", _declared_license),
+    Rule("PROV-LIC-004", "MetaLicenseVersionMismatch", Severity.MEDIUM,
+         "a Meta license of another version than the governing one is declared", _declared_license),
+    Rule("PROV-LIC-005", "MetaLicenseNotDeclared", Severity.MEDIUM,
+         "base_model names a Llama release and no recognised license is declared", _declared_license),
+    Rule("PROV-LIC-006", "LlamaNamingRequirement", Severity.MEDIUM,
+         "a Llama 3.x/4 derivative whose name does not begin with the required prefix", _naming),
+    Rule("PROV-LIC-007", "AttributionNoticeMissing", Severity.MEDIUM,
+         "a Llama 2+ derivative shipped without the attribution Notice file", _shipped_files),
+    Rule("PROV-LIC-008", "LicenseAgreementNotShipped", Severity.MEDIUM,
+         "a Llama 2+ derivative shipped without a license file", _shipped_files),
+    Rule("PROV-LIC-009", "ShippedLicenseFileMismatch", Severity.MEDIUM,
+         "the shipped license file is recognised as another license than the governing one", _shipped_files),
+    Rule("PROV-LIC-010", "MultimodalEuRestriction", Severity.LOW,
+         "a multimodal Llama 3.2 / Llama 4 model: no rights for EU-domiciled licensees", _eu_multimodal),
+    Rule("PROV-LIC-011", "NonCommercialLicense", Severity.LOW,
+         "no Meta license governs and the declared license forbids commercial use", _declared_only),
+    Rule("PROV-LIC-012", "NoLicenseDeclared", Severity.LOW,
+         "no Meta license governs and no license is declared", _declared_only),
+    Rule("PROV-LIC-013", "LicenseFileDisagrees", Severity.LOW,
+         "no Meta license governs and the license file and the declared license disagree", _declared_only),
+    Rule("PROV-LIC-014", "ReferenceLicenseNotDeclared", Severity.LOW,
+         "the weights descend from a non-Meta registry reference and the model declares no license",
+         _reference_license),
+    Rule("PROV-LIC-015", "ReferenceLicenseMismatch", Severity.MEDIUM,
+         "the weights descend from a non-Meta registry reference and the declared license differs from its "
+         "license (medium when the reference's is non-commercial and the declared one is not)", _reference_license),
+    Rule("PROV-OK-001", "IndependentPermissive", Severity.NONE,
+         "independent weights with an accurate permissive license", _declared_only),
+    Rule("PROV-OK-002", "ReferenceLicenseKept", Severity.NONE,
+         "the weights descend from a non-Meta registry reference and the declared license matches its license",
+         _reference_license),
+)
+RULE_BY_ID: dict[str, Rule] = {r.id: r for r in RULES}
+#: the checks in table order, each once
+_CHECKS: tuple[Callable[[_Ctx], list[Finding]], ...] = tuple(dict.fromkeys(r.check for r in RULES))

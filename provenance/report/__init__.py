@@ -22,7 +22,14 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from provenance.report import cyclonedx, html, json_, markdown, sarif
-from provenance.report.model import Format, Report, ReportMeta, anchor_base, generated_at, make_report
+from provenance.report.model import (
+    Format,
+    Report,
+    ReportMeta,
+    anchor_base,
+    generated_at,
+    make_report,
+)
 
 #: format -> its renderer (``text`` is drawn by the CLI with rich)
 RENDERERS: dict[Format, Callable[[Report], str]] = {

@@ -20,8 +20,8 @@ from typing import Any
 
 from provenance.knowledge.licenses import get_license, normalize_license
 from provenance.report import view
-from provenance.report.model import Report
 from provenance.report.json_ import dumps
+from provenance.report.model import Report
 
 SPEC_VERSION = "1.6"
 SCHEMA_URI = "http://cyclonedx.org/schema/bom-1.6.schema.json"

@@ -17,15 +17,17 @@ import posixpath
 from typing import Any
 from urllib.parse import quote
 
+from provenance.domain import Severity
 from provenance.report import markdown, view
-from provenance.report.model import Report
 from provenance.report.json_ import dumps
+from provenance.report.model import Report
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 FINGERPRINT_KEY = "provenanceFinding/v1"
 
-_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note", "none": "none"}
-_SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": "3.0"}
+_LEVEL = {Severity.CRITICAL: "error", Severity.HIGH: "error", Severity.MEDIUM: "warning", Severity.LOW: "note",
+          Severity.NONE: "none"}
+_SECURITY_SEVERITY = {Severity.CRITICAL: "9.5", Severity.HIGH: "8.0", Severity.MEDIUM: "5.5", Severity.LOW: "3.0"}
 
 
 def artifact_uri(path: str) -> dict[str, str]:

@@ -13,21 +13,26 @@ import shlex
 from dataclasses import dataclass
 from typing import Any
 
+from provenance.domain import Severity, Verdict
 from provenance.errors import CONTROL
 
-SEVERITIES = ("critical", "high", "medium", "low", "none")
+#: severities worst first, as reports list them
+SEVERITIES = tuple(sorted(Severity, key=lambda s: -s.rank))
 #: how a severity is headed; a ``none`` finding is a check that passed
-SEVERITY_LABEL = {"critical": "Critical", "high": "High", "medium": "Medium", "low": "Low", "none": "OK"}
+SEVERITY_LABEL = {Severity.CRITICAL: "Critical", Severity.HIGH: "High", Severity.MEDIUM: "Medium",
+                  Severity.LOW: "Low", Severity.NONE: "OK"}
 
 #: tone of a verdict or a risk level: what colour family a renderer paints it
-TONE = {"derived": "bad", "imitates": "warn", "unverified": "warn", "inconclusive": "warn",
-        "independent": "good", "critical": "bad", "high": "bad", "medium": "warn", "low": "info",
-        "none": "good"}
+TONE: dict[str, str] = {
+    Verdict.DERIVED: "bad", Verdict.IMITATES: "warn", Verdict.UNVERIFIED: "warn", Verdict.INCONCLUSIVE: "warn",
+    Verdict.INDEPENDENT: "good", Severity.CRITICAL: "bad", Severity.HIGH: "bad", Severity.MEDIUM: "warn",
+    Severity.LOW: "info", Severity.NONE: "good"}
 
-_HEADLINE = {"derived": "Derived from {base}", "independent": "Independent of the references checked",
-             "unverified": "Lineage unverified", "inconclusive": "Inconclusive", "imitates": "Imitates {base}"}
-_COMPARE_HEADLINE = {"derived": "Derived: one model descends from the other",
-                     "independent": "Independent: no shared weights lineage", "inconclusive": "Inconclusive"}
+_HEADLINE = {Verdict.DERIVED: "Derived from {base}", Verdict.INDEPENDENT: "Independent of the references checked",
+             Verdict.UNVERIFIED: "Lineage unverified", Verdict.INCONCLUSIVE: "Inconclusive",
+             Verdict.IMITATES: "Imitates {base}"}
+_COMPARE_HEADLINE = {Verdict.DERIVED: "Derived: one model descends from the other",
+                     Verdict.INDEPENDENT: "Independent: no shared weights lineage", Verdict.INCONCLUSIVE: "Inconclusive"}
 
 
 def clean(value: object, limit: int | None = None) -> str:

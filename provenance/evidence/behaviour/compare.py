@@ -8,8 +8,18 @@ from provenance.checkpoint.base import Checkpoint
 from provenance.domain import Progress
 from provenance.engine.model import Transformer
 from provenance.errors import UnsupportedError
-from provenance.evidence.behaviour.probes import ProbeResults, candidate_results, engine, without_path
-from provenance.evidence.behaviour.score import BehaviourResult, compare_behaviour, inconclusive
+from provenance.evidence.behaviour.probes import (
+    ProbeResults,
+    candidate_results,
+    engine,
+    without_path,
+)
+from provenance.evidence.behaviour.score import (
+    BehaviourResult,
+    compare_behaviour,
+    inconclusive,
+)
+
 
 def behaviour_against(
     ckpt: Checkpoint,

@@ -24,8 +24,10 @@ from provenance.calibration import (
     BEHAVIOUR_Z_IMITATES,
     BEHAVIOUR_Z_INDEPENDENT,
 )
+from provenance.domain import Verdict
 from provenance.evidence import Evidence, Strength
 from provenance.evidence.behaviour.probes import ProbeResults
+
 
 def _js_bits(p: np.ndarray, q: np.ndarray) -> float:
     m = (p + q) / 2
@@ -98,7 +100,7 @@ class BehaviourResult:
     """
 
     reference: str
-    verdict: str
+    verdict: Verdict
     score: float | None
     z: float | None
     p_value: float | None
@@ -117,8 +119,8 @@ class BehaviourResult:
 
     def to_evidence(self) -> Evidence:
         """As lineage evidence (``behaviour.agreement``)."""
-        supports = {"imitates": "derived", "independent": "independent"}.get(self.verdict)
-        if self.verdict == "inconclusive" or self.score is None:
+        supports = {Verdict.IMITATES: Verdict.DERIVED, Verdict.INDEPENDENT: Verdict.INDEPENDENT}.get(self.verdict)
+        if self.verdict == Verdict.INCONCLUSIVE or self.score is None:
             summary = f"behaviour vs {self.reference}: inconclusive ({self.reason})"
         else:
             summary = (
@@ -136,7 +138,7 @@ def _mean(x: np.ndarray) -> float | None:
 
 
 def inconclusive(reference: str, mode: str, reason: str, n_pos: int = 0, n_shared: int = 0) -> BehaviourResult:
-    return BehaviourResult(reference, "inconclusive", None, None, None, None, None, None, n_pos, n_shared, mode, reason)
+    return BehaviourResult(reference, Verdict.INCONCLUSIVE, None, None, None, None, None, None, n_pos, n_shared, mode, reason)
 
 
 def compare_behaviour(reference: ProbeResults, candidate: ProbeResults, reference_name: str = "reference") -> BehaviourResult:
@@ -158,11 +160,11 @@ def compare_behaviour(reference: ProbeResults, candidate: ProbeResults, referenc
     assert score is not None
     mean, std = BEHAVIOUR_NULL[reference.mode]
     z = (score - mean) / max(std, BEHAVIOUR_NULL_STD_FLOOR)
-    verdict = "imitates" if z >= BEHAVIOUR_Z_IMITATES else "independent" if z <= BEHAVIOUR_Z_INDEPENDENT else "inconclusive"
+    verdict = Verdict.IMITATES if z >= BEHAVIOUR_Z_IMITATES else Verdict.INDEPENDENT if z <= BEHAVIOUR_Z_INDEPENDENT else Verdict.INCONCLUSIVE
     reason = {
-        "imitates": f"agreement {z:.1f} null standard deviations above independent models",
-        "independent": "agreement within the range of independent models",
-        "inconclusive": f"agreement {z:.1f} null standard deviations above independent models: between thresholds",
+        Verdict.IMITATES: f"agreement {z:.1f} null standard deviations above independent models",
+        Verdict.INDEPENDENT: "agreement within the range of independent models",
+        Verdict.INCONCLUSIVE: f"agreement {z:.1f} null standard deviations above independent models: between thresholds",
     }[verdict]
     kinds = np.array([reference.kinds[r] for r in st["row"]])
     per_kind = {
@@ -183,16 +185,16 @@ def _finite(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
-def lineage_phrase(reference: str, weights_verdict: str | None, behaviour: BehaviourResult) -> str:
+def lineage_phrase(reference: str, weights_verdict: Verdict | None, behaviour: BehaviourResult) -> str:
     """One sentence combining a weight verdict (derived/independent/inconclusive/None) with behaviour."""
     b = behaviour.verdict
-    if weights_verdict == "derived":
-        tail = {"imitates": "and its behaviour follows it", "independent": "but its behaviour has drifted away"}
+    if weights_verdict == Verdict.DERIVED:
+        tail = {Verdict.IMITATES: "and its behaviour follows it", Verdict.INDEPENDENT: "but its behaviour has drifted away"}
         return f"weights derive from {reference} " + tail.get(b, "(behaviour inconclusive)")
-    if weights_verdict == "independent":
-        if b == "imitates":
+    if weights_verdict == Verdict.INDEPENDENT:
+        if b == Verdict.IMITATES:
             return f"behaviour imitates {reference}, weights independent (distilled from or trained on its outputs)"
-        return f"independent of {reference}" + ("" if b == "independent" else " (behaviour inconclusive)")
-    if b == "imitates":
+        return f"independent of {reference}" + ("" if b == Verdict.INDEPENDENT else " (behaviour inconclusive)")
+    if b == Verdict.IMITATES:
         return f"behaviour imitates {reference} (weights not compared)"
     return f"behaviour {'is independent of' if b == 'independent' else 'inconclusive against'} {reference}"

@@ -15,6 +15,7 @@ from typing import Any
 
 from provenance.checkpoint import merge_lora, open_checkpoint
 from provenance.checkpoint.base import EMBED, Checkpoint
+from provenance.domain import Verdict
 from provenance.errors import FormatError, UnsupportedError
 from provenance.evidence import Evidence, Strength
 from provenance.evidence.weights.sketch import (
@@ -71,7 +72,7 @@ class CompareResult:
     fits held-out tokens.
     """
 
-    verdict: str  # derived | independent | inconclusive
+    verdict: Verdict  # derived | independent | inconclusive
     p_value: float | None
     score: float
     layers: list[LayerMatch]
@@ -110,7 +111,7 @@ def _from_weights(r: WeightResult, a: ModelInfo, b: ModelInfo) -> CompareResult:
 def _not_comparable(reason: str, a: ModelInfo, b: ModelInfo) -> CompareResult:
     ev = Evidence("weights.layer_invariants", "weights", Strength.STRONG, None, None,
                   f"weights not comparable: {reason}")
-    return CompareResult("inconclusive", None, 0.0, [], {"basis": "none"}, [ev], a, b, [reason])
+    return CompareResult(Verdict.INCONCLUSIVE, None, 0.0, [], {"basis": "none"}, [ev], a, b, [reason])
 
 
 def compare(a: str | Path | Checkpoint | WeightSketch, b: str | Path | Checkpoint,

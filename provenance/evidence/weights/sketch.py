@@ -36,12 +36,12 @@ import torch
 
 from provenance import calibration as cal
 from provenance.checkpoint.base import EMBED, FINAL_NORM, Checkpoint, layer_name
+from provenance.domain import Progress, Verdict
 from provenance.errors import FormatError, UnsupportedError
 from provenance.evidence import Evidence, Strength
 from provenance.evidence.weights import alignment as al
 from provenance.evidence.weights import invariants as inv
 from provenance.evidence.weights.neurons import NeuronLayer, neuron_test
-from provenance.domain import Progress
 
 SKETCH_VERSION = 1
 #: Anchor tokens a sketch keeps (evenly spaced over the usable vocabulary; 4.7 MB at D=576 in f16).
@@ -254,7 +254,7 @@ class LayerMatch:
 class WeightResult:
     """Outcome of a weight comparison: verdict, score ``T``, p-value under the calibrated null."""
 
-    verdict: str  # derived | independent | inconclusive
+    verdict: Verdict  # derived | independent | inconclusive
     score: float
     p_value: float | None
     basis: str  # which residual map the layers were compared through: procrustes | identity | none
@@ -326,13 +326,13 @@ def p_value(score: float) -> float:
     return max(float(norm.sf((score - cal.WEIGHT_NULL_MEAN) / cal.WEIGHT_NULL_STD)), 1e-300)
 
 
-def verdict_for(score: float, p: float | None) -> str:
+def verdict_for(score: float, p: float | None) -> Verdict:
     """derived / independent / inconclusive from the score and its p-value (thresholds: calibration)."""
     if p is not None and p <= cal.WEIGHT_DERIVED_P and score >= cal.WEIGHT_DERIVED_MIN_SCORE:
-        return "derived"
+        return Verdict.DERIVED
     if score <= cal.WEIGHT_INDEPENDENT_MAX_SCORE:
-        return "independent"
-    return "inconclusive"
+        return Verdict.INDEPENDENT
+    return Verdict.INCONCLUSIVE
 
 
 def compare_to_sketch(cand: Checkpoint, ref: WeightSketch, progress: Progress | None = None) -> WeightResult:
@@ -391,7 +391,7 @@ def _score_plan(plan: _Plan, maps: list[torch.Tensor], n_layers: int) -> WeightR
     if not plan.bases:
         ev = Evidence("weights.layer_invariants", "weights", Strength.STRONG, None, None,
                       "weights not comparable: no shared tokens to align differing widths", {})
-        return WeightResult("inconclusive", 0.0, None, "none", None, [], np.zeros((ref.n_layers, n_layers)),
+        return WeightResult(Verdict.INCONCLUSIVE, 0.0, None, "none", None, [], np.zeros((ref.n_layers, n_layers)),
                             [ev], notes)
     ref_maps = inv.centre_layers(torch.from_numpy(ref.invariants.astype(np.float64)))
     sims = [inv.similarity(ref_maps, inv.centre_layers(m)).numpy() for m in maps]
@@ -422,7 +422,7 @@ def _alignment_evidence(a: al.Alignment) -> Evidence:
     )
 
 
-def _layer_evidence(verdict: str, score: float, p: float, basis: str, layers: list[LayerMatch],
+def _layer_evidence(verdict: Verdict, score: float, p: float, basis: str, layers: list[LayerMatch],
                     s_kinds: np.ndarray, scores: list[float]) -> Evidence:
     matched = sorted({m.a for m in layers if m.matched}), sorted({m.b for m in layers if m.matched})
     la, lb = s_kinds.shape[:2]
@@ -431,7 +431,7 @@ def _layer_evidence(verdict: str, score: float, p: float, basis: str, layers: li
                f"{len(matched[0])}/{la} reference and {len(matched[1])}/{lb} candidate layers matched")
     return Evidence(
         "weights.layer_invariants", "weights", Strength.STRONG, _r(score),
-        None if verdict == "inconclusive" else verdict, summary,
+        None if verdict == Verdict.INCONCLUSIVE else verdict, summary,
         {"p_value": float(f"{p:.6g}"), "basis": basis, "scores_by_basis": [_r(x) for x in scores],
          "kinds": kinds, "matched_a": len(matched[0]), "matched_b": len(matched[1])},
     )
@@ -485,7 +485,7 @@ def neuron_evidence(a: Checkpoint, b: Checkpoint, result: WeightResult) -> Evide
     layers, p = neuron_test(a, b, _neuron_pairs(result.layers), q)
     result.neurons = layers
     frac = sum(x.agree for x in layers) / max(sum(x.n for x in layers), 1)
-    supports = "derived" if p <= cal.NEURON_DERIVED_P and frac >= cal.NEURON_DERIVED_FRACTION else None
+    supports = Verdict.DERIVED if p <= cal.NEURON_DERIVED_P and frac >= cal.NEURON_DERIVED_FRACTION else None
     return Evidence(
         "weights.neuron_match", "weights", Strength.STRONG, _r(frac), supports,
         f"MLP neurons matched by gate and by up rows agree for {frac:.1%} (Fisher p = {p:.2g} "
