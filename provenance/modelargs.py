@@ -14,14 +14,22 @@ from typing import Any
 RUNNABLE_ARCHS = ("llama", "mistral", "qwen2")
 
 
+#: Rotary base when a configuration names none (LLaMA-1/2, llama2.c, GGUF without rope.freq_base).
+DEFAULT_ROPE_THETA = 10000.0
+#: Rotary scalings the engine runs; any other type is kept (so it is reported) and refused by name.
+RUNNABLE_ROPE_SCALINGS = ("llama3", "linear")
+
+
 @dataclass(frozen=True)
 class RopeScaling:
-    """Llama 3.1-style frequency scaling (``rope_type: llama3``)."""
+    """Rotary frequency scaling. ``llama3`` (Llama 3.1+; the defaults are Meta's released values, which
+    Meta's ``params.json`` and GGUF's stored divisors do not carry) and ``linear`` (positions divided by
+    ``factor``) run; other types (``yarn``, ``dynamic``, ...) are kept so the engine can refuse them."""
 
     factor: float
-    low_freq_factor: float
-    high_freq_factor: float
-    original_max_position_embeddings: int
+    low_freq_factor: float = 1.0
+    high_freq_factor: float = 4.0
+    original_max_position_embeddings: int = 8192
     rope_type: str = "llama3"
 
 
@@ -38,7 +46,7 @@ class ModelArgs:
     hidden_dim: int = 11008  # MLP intermediate_size
     head_dim: int = 128
     norm_eps: float = 1e-5
-    rope_theta: float = 10000.0
+    rope_theta: float = DEFAULT_ROPE_THETA
     rope_scaling: RopeScaling | None = None
     tie_embeddings: bool = False
     qkv_bias: bool = False  # Qwen2 carries biases on q/k/v projections
@@ -77,18 +85,10 @@ class ModelArgs:
         # transformers >= 5 writes rope settings as one ``rope_parameters`` dict
         rp = cfg.get("rope_parameters")
         if isinstance(rp, dict):
-            cfg = {**cfg, "rope_theta": rp.get("rope_theta", cfg.get("rope_theta", 10000.0))}
+            cfg = {**cfg, "rope_theta": rp.get("rope_theta", cfg.get("rope_theta", DEFAULT_ROPE_THETA))}
             if rp.get("rope_type", "default") != "default":
                 cfg["rope_scaling"] = rp
-        rs = cfg.get("rope_scaling") or None
-        scaling = None
-        if isinstance(rs, dict) and rs.get("rope_type", rs.get("type")) == "llama3":
-            scaling = RopeScaling(
-                factor=float(rs["factor"]),
-                low_freq_factor=float(rs.get("low_freq_factor", 1.0)),
-                high_freq_factor=float(rs.get("high_freq_factor", 4.0)),
-                original_max_position_embeddings=int(rs.get("original_max_position_embeddings", 8192)),
-            )
+        scaling = _rope_scaling(cfg.get("rope_scaling"))
         eos = cfg.get("eos_token_id")
         if isinstance(eos, list):
             eos = eos[0] if eos else None
@@ -102,7 +102,7 @@ class ModelArgs:
             hidden_dim=int(cfg["intermediate_size"]),
             head_dim=int(cfg.get("head_dim") or dim // n_heads),
             norm_eps=float(cfg.get("rms_norm_eps", 1e-6)),
-            rope_theta=float(cfg.get("rope_theta", 10000.0)),
+            rope_theta=float(cfg.get("rope_theta", DEFAULT_ROPE_THETA)),
             rope_scaling=scaling,
             tie_embeddings=bool(cfg.get("tie_word_embeddings", False)),
             qkv_bias=bool(cfg.get("attention_bias", arch == "qwen2")),
@@ -140,3 +140,21 @@ class ModelArgs:
         if self.eos_token_id is not None:
             cfg["eos_token_id"] = self.eos_token_id
         return cfg
+
+
+def _rope_scaling(rs: Any) -> RopeScaling | None:
+    """A config's ``rope_scaling`` dict, every type kept: dropping an unknown one silently would let the
+    engine run a model with the wrong positions."""
+    if not isinstance(rs, dict):
+        return None
+    kind = str(rs.get("rope_type", rs.get("type", "default")))
+    if kind == "default":
+        return None
+    d = RopeScaling(factor=1.0)
+    return RopeScaling(
+        factor=float(rs.get("factor", 1.0)),
+        low_freq_factor=float(rs.get("low_freq_factor", d.low_freq_factor)),
+        high_freq_factor=float(rs.get("high_freq_factor", d.high_freq_factor)),
+        original_max_position_embeddings=int(rs.get("original_max_position_embeddings", d.original_max_position_embeddings)),
+        rope_type=kind,
+    )

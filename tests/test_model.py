@@ -44,6 +44,7 @@ CONFIGS = {
         **TINY, n_kv_heads=2, head_dim=16, tie_embeddings=True, rope_scaling=RopeScaling(32.0, 1.0, 4.0, 32)
     ),
     "head-dim-override": ModelArgs(**TINY, n_kv_heads=2, head_dim=24),
+    "linear-rope-scaling": ModelArgs(**TINY, n_kv_heads=2, head_dim=16, rope_scaling=RopeScaling(4.0, rope_type="linear")),
     "mistral": ModelArgs(**TINY, arch="mistral", n_kv_heads=2, head_dim=16, rope_theta=1e6),
     "qwen2-bias-tied": ModelArgs(
         **TINY, arch="qwen2", n_kv_heads=2, head_dim=16, qkv_bias=True, tie_embeddings=True, rope_theta=1e6
@@ -409,3 +410,17 @@ def test_devices_are_checked_before_any_work() -> None:
     if not torch.cuda.is_available():
         with pytest.raises(ProvenanceError, match="no CUDA GPU"):
             resolve_device("cuda")
+
+
+def test_unknown_rope_scaling_is_kept_and_refused_by_name() -> None:
+    """A config's YaRN scaling survives reading (it used to be dropped, so the model ran with wrong
+    positions); the engine then refuses it by name instead of computing something else."""
+    cfg = {**CONFIGS["llama2-gqa"].to_hf_config(), "rope_scaling": {"rope_type": "yarn", "factor": 4.0,
+                                                                    "original_max_position_embeddings": 4096}}
+    args = ModelArgs.from_hf_config(cfg)
+    assert args.rope_scaling is not None and args.rope_scaling.rope_type == "yarn"
+    assert args.rope_scaling.original_max_position_embeddings == 4096
+    with pytest.raises(UnsupportedError, match="'yarn' is not supported"):
+        Transformer(args)
+    linear = ModelArgs.from_hf_config({**cfg, "rope_scaling": {"type": "linear", "factor": 2.0}})
+    assert linear.rope_scaling is not None and (linear.rope_scaling.rope_type, linear.rope_scaling.factor) == ("linear", 2.0)

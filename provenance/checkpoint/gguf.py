@@ -49,7 +49,12 @@ from provenance.checkpoint.rotary import (
 )
 from provenance.errors import FormatError, UnsupportedError
 from provenance.fileio import file_size
-from provenance.modelargs import RUNNABLE_ARCHS, ModelArgs, RopeScaling
+from provenance.modelargs import (
+    DEFAULT_ROPE_THETA,
+    RUNNABLE_ARCHS,
+    ModelArgs,
+    RopeScaling,
+)
 from provenance.tokenizer.rebuilt import from_gguf_metadata
 
 GGUF_MAGIC = b"GGUF"
@@ -295,7 +300,7 @@ def gguf_args(data: np.memmap, tensors: list[GGUFTensor], kv: dict[str, Any], pa
         raise FormatError(f"GGUF lacks {keys!r}", path)
     tokens = kv.get("tokenizer.ggml.tokens")
     head_dim = g("attention.key_length", int, dim // n_heads if n_heads else 0)
-    theta = g("rope.freq_base", float, 10000.0)
+    theta = g("rope.freq_base", float, DEFAULT_ROPE_THETA)
     return ModelArgs(
         arch=arch,
         dim=dim,

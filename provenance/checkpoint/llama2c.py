@@ -42,7 +42,7 @@ from provenance.checkpoint.common import (
 from provenance.checkpoint.rotary import interleaved_to_half
 from provenance.errors import FormatError
 from provenance.fileio import file_size
-from provenance.modelargs import ModelArgs
+from provenance.modelargs import DEFAULT_ROPE_THETA, ModelArgs
 from provenance.tokenizer.rebuilt import load_llama2c_tokenizer
 
 MAGIC = 0x616B3432  # "ak42" as a little-endian uint32
@@ -207,7 +207,7 @@ def load_llama2c(path: str | Path) -> Checkpoint:
         hidden_dim=h.hidden_dim,
         head_dim=h.head_dim,
         norm_eps=1e-5,  # llama2.c's model.py and run.c both use 1e-5
-        rope_theta=10000.0,
+        rope_theta=DEFAULT_ROPE_THETA,
         max_seq_len=h.seq_len,
         bos_token_id=1,  # llama2.c's tokenizers follow Llama 2: <s> = 1, </s> = 2
         eos_token_id=2,

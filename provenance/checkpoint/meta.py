@@ -40,7 +40,7 @@ from provenance.checkpoint.common import (
 )
 from provenance.checkpoint.rotary import interleaved_to_half
 from provenance.errors import FormatError, one_line
-from provenance.modelargs import ModelArgs, RopeScaling
+from provenance.modelargs import DEFAULT_ROPE_THETA, ModelArgs, RopeScaling
 
 SHARD = re.compile(r"consolidated\.(\d+)\.pth")
 
@@ -82,9 +82,6 @@ def params_to_args(params: dict[str, Any]) -> ModelArgs:
     if params.get("use_scaled_rope"):
         scaling = RopeScaling(
             factor=float(params.get("rope_scaling_factor", DEFAULT_LLAMA3_FACTOR)),
-            low_freq_factor=1.0,
-            high_freq_factor=4.0,
-            original_max_position_embeddings=8192,
         )
     return ModelArgs(
         arch="llama",
@@ -96,7 +93,7 @@ def params_to_args(params: dict[str, Any]) -> ModelArgs:
         hidden_dim=ffn_hidden_dim(dim, int(params.get("multiple_of", 256)), params.get("ffn_dim_multiplier")),
         head_dim=dim // n_heads,
         norm_eps=float(params.get("norm_eps", 1e-5)),
-        rope_theta=float(params.get("rope_theta", 10000.0)),
+        rope_theta=float(params.get("rope_theta", DEFAULT_ROPE_THETA)),
         rope_scaling=scaling,
         max_seq_len=int(params.get("max_seq_len", ModelArgs.max_seq_len)),
     )

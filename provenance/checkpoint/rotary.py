@@ -66,9 +66,10 @@ def llama3_rope_factors(head_dim: int, theta: float, scaling: RopeScaling) -> to
 
 def llama3_scaling_from_factors(factors: torch.Tensor, head_dim: int, theta: float) -> RopeScaling | None:
     """Invert :func:`llama3_rope_factors` at the lowest frequency, assuming Meta's released
-    ``low_freq_factor`` 1, ``high_freq_factor`` 4 and original context 8192 (the divisors alone
-    cannot carry them). None when that frequency is unscaled (the scaling then changes nothing)."""
-    low, high, orig = 1.0, 4.0, 8192
+    ``low_freq_factor``, ``high_freq_factor`` and original context (:class:`RopeScaling`'s defaults: the
+    divisors alone cannot carry them). None when that frequency is unscaled (the scaling then changes nothing)."""
+    meta = RopeScaling(factor=1.0)
+    low, high, orig = meta.low_freq_factor, meta.high_freq_factor, meta.original_max_position_embeddings
     value = float(factors[-1])
     wavelen = 2 * math.pi * theta ** ((head_dim - 2) / head_dim)
     if wavelen > orig / low:

@@ -28,7 +28,7 @@ from torch import nn
 
 from provenance.checkpoint.base import LM_HEAD, Checkpoint
 from provenance.errors import FormatError, UnsupportedError
-from provenance.modelargs import ModelArgs, RopeScaling
+from provenance.modelargs import RUNNABLE_ROPE_SCALINGS, ModelArgs, RopeScaling
 
 
 @dataclass
@@ -71,12 +71,15 @@ class KVCache:
 
 
 def rope_frequencies(head_dim: int, theta: float, scaling: RopeScaling | None) -> torch.Tensor:
-    """Inverse frequencies [Hd/2] of rotary embeddings, with Llama 3.1's ``llama3`` rescaling."""
+    """Inverse frequencies [Hd/2] of rotary embeddings, with Llama 3.1's ``llama3`` rescaling or
+    ``linear`` position interpolation; any other scaling is refused by name."""
     inv_freq = 1.0 / theta ** (torch.arange(0, head_dim, 2, dtype=torch.float32, device="cpu") / head_dim)
     if scaling is None:
         return inv_freq
-    if scaling.rope_type != "llama3":
-        raise UnsupportedError(f"rope scaling {scaling.rope_type!r} is not supported (only 'llama3')")
+    if scaling.rope_type not in RUNNABLE_ROPE_SCALINGS:
+        raise UnsupportedError(f"rope scaling {scaling.rope_type!r} is not supported (only {', '.join(RUNNABLE_ROPE_SCALINGS)})")
+    if scaling.rope_type == "linear":  # positions divided by factor: the same as every frequency divided by it
+        return inv_freq / scaling.factor
     # Llama 3.1: long wavelengths are slowed down by `factor`, short ones kept, the band between
     # the two cut-offs blended linearly in 1/wavelength.
     old_ctx = scaling.original_max_position_embeddings

@@ -37,8 +37,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -56,6 +54,7 @@ from provenance.evidence.behaviour.probes import (
     run_canaries,
     without_path,
 )
+from provenance.fileio import iso_time, source_date
 from provenance.modelargs import ModelArgs, RopeScaling
 
 FORMAT = "provenance-fingerprint"
@@ -303,13 +302,8 @@ def _finite_float(text: str) -> float:
 
 
 def _created() -> str | None:
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    if not epoch:
-        return None
-    try:
-        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(int(epoch)))
-    except (ValueError, OverflowError):
-        raise FormatError(f"SOURCE_DATE_EPOCH={epoch!r} is not a Unix time") from None
+    when = source_date()
+    return None if when is None else iso_time(when)
 
 
 def _utf8(s: str) -> bytes:

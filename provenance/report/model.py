@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from provenance import __version__
+from provenance.fileio import iso_time, source_date
 
 KINDS = ("audit", "compare")
 
@@ -80,10 +81,7 @@ class Report:
 
 def generated_at() -> str:
     """Now in UTC as ``YYYY-MM-DDTHH:MM:SSZ``, or the time ``SOURCE_DATE_EPOCH`` names (reproducible builds)."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    when = (_dt.datetime.fromtimestamp(int(epoch), _dt.UTC) if epoch and epoch.strip().isdigit()
-            else _dt.datetime.now(_dt.UTC))
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_time(source_date() or _dt.datetime.now(_dt.UTC))
 
 
 def anchor_base(model: str | os.PathLike[str]) -> tuple[str, str]:
