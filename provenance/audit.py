@@ -22,13 +22,13 @@ How the lineage verdict is reached (documented rules, in order):
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from provenance.checkpoint import open_checkpoint
 from provenance.checkpoint.base import Checkpoint
+from provenance.checkpoint.metadata import MODEL_CARD, license_files, notice_files
 from provenance.compare import behaviour_summary
 from provenance.describe import describe_checkpoint
 from provenance.domain import Progress, Verdict
@@ -42,15 +42,12 @@ from provenance.evidence.metadata import metadata_evidence
 from provenance.evidence.tokenizer import tokenizer_evidence
 from provenance.evidence.weights.compare import CompareResult, compare_sketches
 from provenance.evidence.weights.sketch import WeightSketch
+from provenance.fileio import read_bounded
 from provenance.fingerprint.format import Fingerprint
 from provenance.fingerprint.registry import list_entries
 from provenance.knowledge.license_text import notice_license, recognise_file
 from provenance.knowledge.releases import Knowledge, load_knowledge, resolve_release
 from provenance.knowledge.rules import Anchor, Finding, RiskInput, assess
-
-LICENSE_FILES = re.compile(r"^(license|licence|copying|use_policy|acceptable[_-]use)([._-].*)?$", re.I)
-NOTICE_FILES = re.compile(r"^notice([._-].*)?$", re.I)
-MODEL_CARD = "README.md"
 
 
 @dataclass
@@ -318,26 +315,20 @@ def _risk_input(
 
 def _license_files(folder: Path) -> tuple[list[Path], list[str], bool]:
     """License-like files beside the model, the licenses recognised in them, and a Meta Notice."""
-    files: list[Path] = []
+    files = license_files(folder)
     ids: list[str] = []
+    for p in files:
+        try:
+            ids.extend(m.license for m in recognise_file(p) if m.license not in ids)
+        except ProvenanceError:
+            continue
     notice = False
-    try:
-        entries = sorted(p for p in folder.iterdir() if p.is_file() and not p.is_symlink())
-    except OSError:
-        return [], [], False
-    for p in entries:
-        if LICENSE_FILES.match(p.name):
-            files.append(p)
-            try:
-                ids.extend(m.license for m in recognise_file(p) if m.license not in ids)
-            except ProvenanceError:
-                continue
-        if NOTICE_FILES.match(p.name) or LICENSE_FILES.match(p.name):
-            try:
-                with open(p, encoding="utf-8", errors="replace") as f:
-                    notice = notice or notice_license(f.read(1 << 20)) is not None
-            except OSError:
-                continue
+    for p in notice_files(folder) + files:
+        try:
+            text = read_bounded(p, 1 << 20, "notice file").decode("utf-8", errors="replace")
+        except ProvenanceError:
+            continue
+        notice = notice or notice_license(text) is not None
     return files, ids, notice
 
 

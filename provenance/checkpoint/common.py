@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import yaml
 
 from provenance.checkpoint import safety
 from provenance.checkpoint.base import (
     EMBED,
     FINAL_NORM,
     LM_HEAD,
-    DeclaredMetadata,
     LazyTensor,
     SourceFile,
     layer_name,
@@ -30,8 +28,6 @@ from provenance.modelargs import ModelArgs
 from provenance.tokenizer.files import load_tokenizer
 from provenance.tokenizer.vocab import Tokenizer
 
-LICENSE_FILES = ("LICENSE", "LICENSE.txt", "LICENSE.md", "LICENCE", "LICENCE.txt", "LICENCE.md")
-MAX_CARD_BYTES = 1024 * 1024  # model cards are text; front matter is a few hundred bytes
 _LAYER_INDEX = re.compile(r"model\.layers\.(\d{1,9})\.")  # canonical per-layer names (digits bounded for int())
 
 
@@ -235,57 +231,6 @@ def dominant_dtype(tensors: dict[str, LazyTensor]) -> str | None:
 def source_files(paths: list[Path]) -> list[SourceFile]:
     """SourceFile records (hashes are computed lazily) in a stable order."""
     return [SourceFile(p, file_size(p)) for p in sorted(set(paths))]
-
-
-# -- declared metadata ---------------------------------------------------------------------------
-def license_file(folder: Path) -> str | None:
-    """Path of a LICENSE file beside the model, if any."""
-    for name in LICENSE_FILES:
-        if (folder / name).is_file():
-            return str(folder / name)
-    return None
-
-
-def read_card(folder: Path) -> dict[str, Any]:
-    """The YAML front matter of ``README.md`` (a Hugging Face model card), or ``{}``."""
-    path = folder / "README.md"
-    if not path.is_file() or path.stat().st_size > MAX_CARD_BYTES:
-        return {}
-    text = path.read_bytes().decode("utf-8", errors="replace")
-    if not text.startswith("---"):
-        return {}
-    end = text.find("\n---", 3)
-    if end < 0:
-        return {}
-    try:
-        card = yaml.safe_load(text[3:end])
-    # YAMLError for bad syntax; RecursionError for deep nesting; ValueError/OverflowError for values the
-    # constructors refuse (a 5000-digit int, month 13): a broken card is declared metadata, not a broken model
-    except (yaml.YAMLError, RecursionError, ValueError, OverflowError) as e:
-        return {"error": f"README.md front matter is not YAML ({one_line(e, 200)})"}
-    return card if isinstance(card, dict) else {}
-
-
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str)]
-    return []
-
-
-def apply_card(meta: DeclaredMetadata, card: dict[str, Any]) -> None:
-    """Copy a model card's declared fields (base_model, license, ...) into ``meta``."""
-    for key in ("base_model", "license", "license_name", "license_link", "model_name", "base_model_relation", "error"):
-        values = _strings(card.get(key))
-        if values:
-            meta.source_fields[f"card.{key}"] = values if key == "base_model" else values[0]
-    for b in _strings(card.get("base_model")):
-        if b not in meta.base_model:
-            meta.base_model.append(b)
-    meta.license = meta.license or next(iter(_strings(card.get("license"))), None)
-    meta.license_name = meta.license_name or next(iter(_strings(card.get("license_name"))), None)
-    meta.name = meta.name or next(iter(_strings(card.get("model_name"))), None)
 
 
 # -- tokenizers ----------------------------------------------------------------------------------

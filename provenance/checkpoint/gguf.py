@@ -34,14 +34,12 @@ from provenance.checkpoint.base import (
     layer_name,
 )
 from provenance.checkpoint.common import (
-    apply_card,
     dominant_dtype,
     finalize_args,
     lazy,
-    license_file,
-    read_card,
     source_files,
 )
+from provenance.checkpoint.metadata import declare_folder
 from provenance.checkpoint.rotary import (
     GGUF_PERMUTED_ARCHS,
     interleaved_to_half,
@@ -337,8 +335,7 @@ def gguf_metadata(kv: dict[str, Any], folder: Path) -> DeclaredMetadata:
         ref = m.group(1) if m else "/".join(x for x in (org, name) if x) or url
         if ref and ref not in meta.base_model:
             meta.base_model.append(ref)
-    apply_card(meta, read_card(folder))
-    meta.license_file = license_file(folder)
+    declare_folder(meta, folder)
     return meta
 
 

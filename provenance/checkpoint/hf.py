@@ -21,18 +21,16 @@ from safetensors import safe_open
 from provenance.checkpoint import safety
 from provenance.checkpoint.base import LM_HEAD, Checkpoint, DeclaredMetadata, LazyTensor
 from provenance.checkpoint.common import (
-    apply_card,
     canonical_hf_name,
     dominant_dtype,
     finalize_args,
     folder_tokenizer,
     lazy,
-    license_file,
-    read_card,
     source_files,
     torch_dtype_name,
     torch_load,
 )
+from provenance.checkpoint.metadata import declare_folder
 from provenance.errors import FormatError, UnsupportedError, one_line
 from provenance.fileio import file_size
 from provenance.modelargs import ModelArgs
@@ -176,11 +174,10 @@ def load_hf(path: str | Path) -> Checkpoint:
         tensors.pop(LM_HEAD, None)  # transformers ignores a stored head when the config ties it
     args = finalize_args(args, tensors, path)
 
-    apply_card(meta, read_card(folder))
+    declare_folder(meta, folder)
     for key in ("_name_or_path", "architectures", "model_type", "transformers_version"):
         if cfg.get(key):
             meta.source_fields[f"config.{key}"] = cfg[key]
-    meta.license_file = license_file(folder)
     sidecars = [folder / n for n in ("config.json", SAFETENSORS_INDEX, BIN_INDEX) if (folder / n).is_file()]
     return Checkpoint(
         path,

@@ -32,13 +32,11 @@ from provenance.checkpoint.base import (
     layer_name,
 )
 from provenance.checkpoint.common import (
-    apply_card,
     finalize_args,
     lazy,
-    license_file,
-    read_card,
     source_files,
 )
+from provenance.checkpoint.metadata import declare_folder
 from provenance.checkpoint.rotary import interleaved_to_half
 from provenance.errors import FormatError
 from provenance.fileio import file_size
@@ -214,8 +212,7 @@ def load_llama2c(path: str | Path) -> Checkpoint:
     )
     args = finalize_args(args, tensors, path)
     meta = DeclaredMetadata(source_fields={"llama2c.version": h.version})
-    apply_card(meta, read_card(path.parent))
-    meta.license_file = license_file(path.parent)
+    declare_folder(meta, path.parent)
     return Checkpoint(
         path,
         "llama2c",

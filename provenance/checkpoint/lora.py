@@ -24,17 +24,15 @@ from provenance.checkpoint.base import (
     LazyTensor,
 )
 from provenance.checkpoint.common import (
-    apply_card,
     canonical_hf_name,
     folder_tokenizer,
     lazy,
-    license_file,
-    read_card,
     source_files,
     torch_dtype_name,
     torch_load,
 )
 from provenance.checkpoint.hf import SafetensorsFile
+from provenance.checkpoint.metadata import declare_folder
 from provenance.errors import FormatError, UnsupportedError
 
 CONFIG = "adapter_config.json"
@@ -120,10 +118,9 @@ def load_lora(path: str | Path) -> Checkpoint:
     meta = DeclaredMetadata(
         source_fields={f"adapter.{k}": cfg[k] for k in sorted(cfg) if isinstance(cfg[k], (str, int, float, bool))}
     )
-    apply_card(meta, read_card(folder))
+    declare_folder(meta, folder)
     if info.base_model and info.base_model not in meta.base_model:
         meta.base_model.append(info.base_model)
-    meta.license_file = license_file(folder)
     return Checkpoint(
         path,
         "lora",

@@ -27,17 +27,15 @@ from provenance.checkpoint.base import (
     layer_name,
 )
 from provenance.checkpoint.common import (
-    apply_card,
     dominant_dtype,
     finalize_args,
     folder_tokenizer,
     lazy,
-    license_file,
-    read_card,
     source_files,
     torch_dtype_name,
     torch_load,
 )
+from provenance.checkpoint.metadata import declare_folder
 from provenance.checkpoint.rotary import interleaved_to_half
 from provenance.errors import FormatError, one_line
 from provenance.modelargs import DEFAULT_ROPE_THETA, ModelArgs, RopeScaling
@@ -165,8 +163,7 @@ def load_meta(path: str | Path) -> Checkpoint:
         tensors[name] = lazy(name, shape, torch_dtype_name(parts[0]), _loader(parts, axis, heads), files[0])
     args = finalize_args(args, tensors, path)
     meta = DeclaredMetadata(source_fields={f"params.{k}": v for k, v in sorted(params.items())})
-    apply_card(meta, read_card(folder))
-    meta.license_file = license_file(folder)
+    declare_folder(meta, folder)
     return Checkpoint(
         path,
         "meta",

@@ -12,7 +12,6 @@ from provenance.knowledge.releases import (
     ArchMatch,
     Knowledge,
     MatchKind,
-    load_knowledge,
     match_architecture,
 )
 from provenance.modelargs import ModelArgs
@@ -26,9 +25,9 @@ _PHRASE = {MatchKind.EXACT: "identical to", MatchKind.SAME_SHAPES: "same tensor 
 MAX_LISTED = 6
 
 
-def architecture_evidence(args: ModelArgs, knowledge: Knowledge | None = None) -> Evidence:
+def architecture_evidence(args: ModelArgs, knowledge: Knowledge) -> Evidence:
     """``architecture.release_match``: the closest Meta releases to ``args`` and what differs."""
-    kn = knowledge or load_knowledge()
+    kn = knowledge
     matches = match_architecture(args, kn)
     details = {"matches": [m.to_dict() for m in matches[:MAX_LISTED]], "n_matches": len(matches)}
     if not matches:

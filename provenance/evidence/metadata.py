@@ -6,15 +6,15 @@ from provenance.checkpoint.base import DeclaredMetadata
 from provenance.domain import Verdict
 from provenance.evidence import Evidence, Strength
 from provenance.knowledge.licenses import declared_license, get_license
-from provenance.knowledge.releases import Knowledge, load_knowledge, resolve_release
+from provenance.knowledge.releases import Knowledge, resolve_release
 
 
-def metadata_evidence(meta: DeclaredMetadata, knowledge: Knowledge | None = None) -> Evidence:
+def metadata_evidence(meta: DeclaredMetadata, knowledge: Knowledge) -> Evidence:
     """``metadata.declared``: declared base_model resolved to Meta releases, declared license normalised.
 
     Value: 1.0 when base_model names a Meta release, 0.5 when only the license is Meta's, 0.0 otherwise.
     """
-    kn = knowledge or load_knowledge()
+    kn = knowledge
     releases = [r for r in (resolve_release(b, kn) for b in meta.base_model) if r is not None]
     lic_id = declared_license(meta)
     lic = get_license(lic_id)

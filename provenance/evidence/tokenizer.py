@@ -12,7 +12,7 @@ from typing import Protocol
 
 from provenance.domain import Verdict
 from provenance.evidence import Evidence, Strength
-from provenance.knowledge.releases import Knowledge, load_knowledge, match_tokenizer
+from provenance.knowledge.releases import Knowledge, match_tokenizer
 
 _VALUE = {"identical": 1.0, "same-regular-tokens": 0.9, "same-size": 0.3}
 
@@ -23,12 +23,12 @@ class TokenizerLike(Protocol):
     regular_identity: str
 
 
-def tokenizer_evidence(tokenizer: TokenizerLike | None, knowledge: Knowledge | None = None) -> Evidence:
+def tokenizer_evidence(tokenizer: TokenizerLike | None, knowledge: Knowledge) -> Evidence:
     """``tokenizer.release_match``: the Meta tokenizer the model's tokenizer equals, if any."""
     name = "tokenizer.release_match"
     if tokenizer is None:
         return Evidence(name, "tokenizer", Strength.MEDIUM, None, None, "no tokenizer shipped with the model")
-    kn = knowledge or load_knowledge()
+    kn = knowledge
     matches = match_tokenizer(tokenizer.identity, tokenizer.regular_identity, tokenizer.vocab_size, kn)
     details = {"matches": [m.to_dict() for m in matches], "vocab_size": tokenizer.vocab_size,
                "identity": tokenizer.identity, "regular_identity": tokenizer.regular_identity}

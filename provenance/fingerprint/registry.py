@@ -59,11 +59,12 @@ class Entry:
 def shipped_dir() -> Path:
     """The shipped registry folder: ``fingerprints/`` of a source checkout (or editable install),
     else the copy a wheel carries in the package's data (see ``setup.py``)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "fingerprints", here / "data" / "fingerprints"):
+    package = Path(__file__).resolve().parents[1]
+    checkout = package.parent / "fingerprints"
+    for candidate in (checkout, package / "data" / "fingerprints"):
         if candidate.is_dir():
             return candidate
-    return here.parent / "fingerprints"
+    return checkout
 
 
 def user_dir(registry_dir: str | Path | None = None) -> Path:

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 import provenance
-from provenance.evidence.behaviour import canaries
 from provenance.checkpoint import open_checkpoint
 from provenance.checkpoint.base import from_state_dict
+from provenance.evidence.behaviour import canaries
 from provenance.evidence.behaviour.probes import candidate_results, run_canaries
 from provenance.evidence.behaviour.score import compare_behaviour
 from tests.behaviour_runs import SMOL_FP, STORIES_FP, live, reference
@@ -96,8 +96,8 @@ def test_prefix_sharing_and_padding_match_single_runs() -> None:
 def test_text_prefixes_share_one_run_and_padding_changes_nothing() -> None:
     """Three cuts of a paragraph are read from one run, batched with a longer chat probe (left padding);
     each position matches the probe run alone, unpadded."""
-    from provenance.evidence.behaviour.probes import _key_index, _schedule, _score
     from provenance.engine.model import Transformer
+    from provenance.evidence.behaviour.probes import _key_index, _schedule, _score
 
     ckpt = open_checkpoint(fetch("smollm2"))
     rendered = [r for r in canaries.render(canaries.load_canaries(), ckpt.tokenizer)
