@@ -6,8 +6,18 @@ torch sees no CUDA GPU."""
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
+
+
+@pytest.fixture(scope="session")
+def smollm2_audit() -> dict[str, Any]:
+    """The full audit of the real SmolLM2-135M-Instruct GGUF, computed once for every test that reads it."""
+    from provenance.audit import audit
+    from tests.models import fetch
+
+    return audit(fetch("smollm2")).to_dict()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

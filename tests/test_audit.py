@@ -16,15 +16,10 @@ from tests.exporters import save_hf
 from provenance.cli import cli
 from provenance.modelargs import ModelArgs
 from provenance.engine.model import Transformer
-from tests.models import SHARED, fetch, stories260k
+from tests.models import SHARED, stories260k
 from tests.zoo import zoo_model
 
 LLAMA2_TOKENIZER = SHARED / "data" / "tokenizers" / "llama2-sentencepiece.model"
-
-
-@pytest.fixture(scope="module")
-def smollm2_audit() -> dict:
-    return audit(fetch("smollm2")).to_dict()
 
 
 @pytest.mark.slow

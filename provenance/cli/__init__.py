@@ -132,10 +132,10 @@ class _ProgressBar:
             self._bar.update(self._task, description=stage[:60], completed=done, total=max(total, 1))
 
 
-def _format_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def _format_option(kind: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     from provenance.report import Format
 
-    return click.option("--format", "fmt", type=click.Choice([f.value for f in Format]), default="text",
+    return click.option("--format", "fmt", type=click.Choice([f.value for f in Format if kind in f.kinds]), default="text",
                         show_default=True, help="Report format (machine-readable ones go to stdout or -o FILE).")
 
 
@@ -184,7 +184,7 @@ def _exit_code(findings: list[dict[str, Any]], fail_on: str) -> int:
 
 @cli.command()
 @click.argument("model", type=click.Path(exists=False))
-@_format_option()
+@_format_option("audit")
 @_output_option()
 @click.option("--fail-on", type=click.Choice(FAIL_LEVELS), default="high", show_default=True,
               help="Exit 1 when a finding is at or above this severity (changes only the exit code).")
@@ -212,7 +212,7 @@ def audit(ctx: click.Context, model: str, fmt: str, output: str | None, fail_on:
 @cli.command()
 @click.argument("a", type=click.Path(exists=False))
 @click.argument("b", type=click.Path(exists=False))
-@_format_option()
+@_format_option("compare")
 @_output_option()
 @click.option("--behaviour/--no-behaviour", default=True, show_default=True,
               help="Also compare behaviour on the canary prompts (forward passes).")

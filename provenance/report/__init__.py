@@ -14,6 +14,8 @@ md         :mod:`.markdown`             pull requests and wikis
 html       :mod:`.html`                 one self-contained page (no network, inline CSS and SVG)
 sarif      :mod:`.sarif`                GitHub code scanning and other SARIF 2.1.0 consumers
 cyclonedx  :mod:`.cyclonedx`            CycloneDX 1.6 ML-BOM
+intoto     :mod:`.intoto`               an in-toto Statement v1 of the audit, ready to sign (audit only)
+spdx       :mod:`.spdx`                 SPDX 3.0.1 JSON-LD with the AI profile
 ========== ============================ ===========================================================
 """
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from provenance.report import cyclonedx, html, json_, markdown, sarif
+from provenance.report import cyclonedx, html, intoto, json_, markdown, sarif, spdx
 from provenance.report.model import (
     Format,
     Report,
@@ -38,6 +40,8 @@ RENDERERS: dict[Format, Callable[[Report], str]] = {
     Format.HTML: html.render,
     Format.SARIF: sarif.render,
     Format.CYCLONEDX: cyclonedx.render,
+    Format.INTOTO: intoto.render,
+    Format.SPDX: spdx.render,
 }
 
 

@@ -17,9 +17,10 @@ from provenance.report.model import Report
 SCHEMA_NAME = "report.schema.json"
 
 
-def dumps(data: Any) -> str:
-    """Deterministic JSON text: two-space indent, ASCII only, no NaN/Infinity, trailing newline."""
-    return json.dumps(data, indent=2, ensure_ascii=True, allow_nan=False) + "\n"
+def dumps(data: Any, sort_keys: bool = False) -> str:
+    """Deterministic JSON text: two-space indent, ASCII only, no NaN/Infinity, trailing newline;
+    ``sort_keys`` for formats whose consumers expect canonical key order (in-toto, SPDX)."""
+    return json.dumps(data, indent=2, ensure_ascii=True, allow_nan=False, sort_keys=sort_keys) + "\n"
 
 
 def to_data(report: Report) -> dict[str, Any]:

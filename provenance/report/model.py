@@ -26,15 +26,23 @@ class Format(str, Enum):
     HTML = "html"
     SARIF = "sarif"
     CYCLONEDX = "cyclonedx"
+    INTOTO = "intoto"
+    SPDX = "spdx"
 
     @property
     def suffix(self) -> str:
         """The usual file name ending for this format."""
         return _SUFFIX[self]
 
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The report kinds this format can render (an in-toto statement needs the audit's file digests)."""
+        return ("audit",) if self is Format.INTOTO else KINDS
+
 
 _SUFFIX = {Format.TEXT: ".txt", Format.JSON: ".json", Format.MD: ".md", Format.HTML: ".html",
-           Format.SARIF: ".sarif", Format.CYCLONEDX: ".cdx.json"}
+           Format.SARIF: ".sarif", Format.CYCLONEDX: ".cdx.json",
+           Format.INTOTO: ".intoto.json", Format.SPDX: ".spdx.json"}
 
 
 @dataclass(frozen=True)
