@@ -38,6 +38,7 @@ from provenance.evidence.architecture import architecture_evidence
 from provenance.evidence.behaviour.compare import behaviour_against
 from provenance.evidence.behaviour.probes import ProbeResults
 from provenance.evidence.behaviour.score import BehaviourResult
+from provenance.evidence.integrity import IntegrityResult, SigningCheck, check_signature
 from provenance.evidence.metadata import metadata_evidence
 from provenance.evidence.tokenizer import tokenizer_evidence
 from provenance.evidence.weights.compare import CompareResult, compare_sketches
@@ -97,9 +98,10 @@ class AuditResult:
     risk: str
     findings: list[Finding]
     notes: list[str] = field(default_factory=list)
+    integrity: IntegrityResult | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "kind": "audit",
             "model": self.model,
             "lineage": {
@@ -122,6 +124,9 @@ class AuditResult:
             "findings": [f.to_dict() for f in self.findings],
             "notes": list(self.notes),
         }
+        if self.integrity is not None:  # integrity is reported beside lineage, never as lineage evidence
+            out["integrity"] = self.integrity.to_dict()
+        return out
 
 
 def audit(
@@ -130,13 +135,20 @@ def audit(
     behaviour: bool = True,
     progress: Progress | None = None,
     device: str = "cpu",
+    signing: SigningCheck | None = None,
 ) -> AuditResult:
     """Audit ``model`` against the shipped and user registries (see the module docstring for rules).
 
-    ``device`` is where the behavioural probes run (``cpu``, ``cuda``)."""
+    ``device`` is where the behavioural probes run (``cpu``, ``cuda``). ``signing`` verifies a
+    model-signing signature (:mod:`provenance.evidence.integrity`); without it a ``model.sig`` in the
+    model folder is still reported, as not verified."""
     ckpt = model if isinstance(model, Checkpoint) else open_checkpoint(model)
     kn = load_knowledge()
     notes: list[str] = []
+    integrity = check_signature(ckpt.path, signing or SigningCheck())
+    if integrity is not None:
+        for f in ckpt.files:
+            f.known_sha256(integrity.sha256.get(f.path.resolve()))
     info = describe_checkpoint(ckpt)
     weak = [metadata_evidence(ckpt.metadata, kn)]
     if ckpt.args is not None:
@@ -194,7 +206,7 @@ def audit(
                     Verdict.UNVERIFIED if verdict == Verdict.UNVERIFIED else Verdict.INDEPENDENT)
     reference = derived[0] if verdict == Verdict.DERIVED and release_id is None else None  # a non-Meta reference
     risk_in = _risk_input(ckpt, kn, meta_lineage, release_id, family if verdict == Verdict.DERIVED else None,
-                          weak, pointers, [e.name for e in strong], reference)
+                          weak, pointers, [e.name for e in strong], reference, integrity)
     report = assess(risk_in, kn)
     return AuditResult(
         model=info,
@@ -213,6 +225,7 @@ def audit(
         risk=report.overall.value,
         findings=list(report.findings),
         notes=notes,
+        integrity=integrity,
     )
 
 
@@ -284,6 +297,7 @@ def _meta_pointers(weak: list[Evidence], kn: Knowledge) -> set[str]:
 def _risk_input(
     ckpt: Checkpoint, kn: Knowledge, lineage: Verdict, release: str | None, family: str | None,
     weak: list[Evidence], pointers: set[str], strong_names: list[str], reference: ReferenceCheck | None,
+    integrity: IntegrityResult | None,
 ) -> RiskInput:
     meta = ckpt.metadata
     weak_kinds = tuple(sorted({e.kind for e in weak if e.supports == Verdict.DERIVED}))
@@ -305,11 +319,12 @@ def _risk_input(
         license_file_licenses=tuple(lic_ids),
         notice_present=notice,
         evidence=tuple(strong_names) or tuple(e.name for e in weak),
-        anchors=_anchors(ckpt, folder),
+        anchors=_anchors(ckpt, folder, integrity),
         reference=reference.name if reference else None,
         reference_license=reference.license if reference else None,
         adapter=ckpt.adapter is not None,
         adapter_base=ckpt.adapter.base_model if ckpt.adapter else None,
+        integrity=integrity,
     )
 
 
@@ -332,7 +347,7 @@ def _license_files(folder: Path) -> tuple[list[Path], list[str], bool]:
     return files, ids, notice
 
 
-def _anchors(ckpt: Checkpoint, folder: Path) -> dict[str, Anchor]:
+def _anchors(ckpt: Checkpoint, folder: Path, integrity: IntegrityResult | None) -> dict[str, Anchor]:
     """Where ``license:``, ``base_model:`` and the config are written (SARIF anchors results there)."""
     out: dict[str, Anchor] = {}
     card = folder / MODEL_CARD
@@ -352,4 +367,7 @@ def _anchors(ckpt: Checkpoint, folder: Path) -> dict[str, Anchor]:
         out.setdefault("config", Anchor(ckpt.path.name, None, None))
     out.setdefault("license", out["config"] if "config" in out else Anchor(ckpt.path.name))
     out.setdefault("base_model", out["license"])
+    if integrity is not None:  # the signature file when it lies in the model's folder, else the config
+        sig, root = integrity.signature.resolve(), folder.resolve()
+        out["signature"] = Anchor(sig.relative_to(root).as_posix()) if sig.is_relative_to(root) else out["config"]
     return out

@@ -59,7 +59,7 @@ def outputs(name: str, body: dict[str, Any]) -> dict[str, str]:
     """Every format of one example: file name -> content. Each file records the command that makes it."""
     args, base, default = EXAMPLE_ARGS[name]
     out = {}
-    for fmt in Format:
+    for fmt in (f for f in Format if body["kind"] in f.kinds):  # in-toto attests audits only
         fname = name + fmt.suffix
         # the scratch folder the models ran in is gone: the anchors are named, not looked up
         meta = ReportMeta(("provenance", *args, "--format", fmt.value, "-o", fname), GENERATED_AT, base, default)

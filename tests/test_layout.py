@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "provenance"
 
 #: import name -> distribution name, where they differ
-DISTRIBUTIONS = {"yaml": "pyyaml", "google": "protobuf", "jinja2": "jinja2"}
+DISTRIBUTIONS = {"yaml": "pyyaml", "google": "protobuf", "jinja2": "jinja2", "OpenSSL": "pyopenssl"}
 
 
 def module_name(path: Path) -> str:

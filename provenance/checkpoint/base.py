@@ -105,6 +105,12 @@ class SourceFile:
             self._sha256 = h.hexdigest()
         return self._sha256
 
+    def known_sha256(self, digest: str | None) -> None:
+        """Record the sha256 of these bytes computed elsewhere (a model-signing check hashes every file
+        it covers), so the file is not read again for it."""
+        if digest is not None and self._sha256 is None:
+            self._sha256 = digest
+
 
 @dataclass
 class AdapterInfo:

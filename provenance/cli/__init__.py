@@ -192,16 +192,28 @@ def _exit_code(findings: list[dict[str, Any]], fail_on: str) -> int:
 @click.option("--behaviour/--no-behaviour", default=True, show_default=True,
               help="Run the canary probes (forward passes) for behavioural evidence.")
 @_device_option()
+@click.option("--signature", type=click.Path(dir_okay=False, path_type=Path),
+              help="OpenSSF model-signing signature of MODEL (default: model.sig in the model folder).")
+@click.option("--verify-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="Public key (PEM) to verify the model signature with, offline.")
+@click.option("--verify-cert", type=click.Path(dir_okay=False, path_type=Path), multiple=True,
+              help="Certificate chain (PEM) to verify a certificate-signed model with, offline; repeatable.")
 @click.pass_context
 def audit(ctx: click.Context, model: str, fmt: str, output: str | None, fail_on: str,
-          registry_dir: str | None, behaviour: bool, device: str) -> None:
-    """Audit MODEL: lineage verdict, concluded license, obligations and risk findings."""
+          registry_dir: str | None, behaviour: bool, device: str, signature: Path | None,
+          verify_key: Path | None, verify_cert: tuple[Path, ...]) -> None:
+    """Audit MODEL: lineage verdict, concluded license, obligations and risk findings.
+
+    A model-signing signature is verified when a key or certificate is given (integrity, not lineage)."""
 
     def body() -> int:
         from provenance.audit import audit as run_audit
+        from provenance.evidence.integrity import SigningCheck
 
+        signing = SigningCheck(signature, verify_key, tuple(verify_cert))
         with _ProgressBar(ctx) as bar:
-            result = run_audit(model, registry_dir=registry_dir, behaviour=behaviour, progress=bar, device=device)
+            result = run_audit(model, registry_dir=registry_dir, behaviour=behaviour, progress=bar, device=device,
+                               signing=signing)
         data = result.to_dict()
         _emit_report(data, fmt, output, model)
         return _exit_code(data["findings"], fail_on)

@@ -209,6 +209,9 @@ def render_audit(console: Console, body: dict[str, Any]) -> None:
     console.print()
     _facts(console, "Model", view.model_facts(body["model"]))
     console.print()
+    if view.integrity_facts(body):
+        _facts(console, view.INTEGRITY_TITLE, view.integrity_facts(body))
+        console.print()
     _evidence(console, body)
     _notes(console, body)
     refs = body["lineage"].get("references") or []

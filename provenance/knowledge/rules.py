@@ -22,6 +22,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from provenance.domain import Severity, Verdict
+from provenance.evidence.integrity import (
+    EVIDENCE_NAME,
+    NOT_LINEAGE,
+    IntegrityResult,
+    SignatureState,
+)
 from provenance.knowledge.licenses import (
     License,
     Obligation,
@@ -86,6 +92,8 @@ class RiskInput:
         reference / reference_license: the non-Meta registry reference the weights descend from
             (lineage ``derived``, no Meta release) and its declared license, which then governs.
         adapter / adapter_base: the model is a lone LoRA adapter, and the base model it declares.
+        integrity: the model-signing check (:mod:`provenance.evidence.integrity`), when a signature ships or
+            was given; anchored at ``anchors["signature"]``. Integrity is not lineage: it never moves a verdict.
     """
 
     lineage: Verdict = Verdict.UNVERIFIED
@@ -105,6 +113,7 @@ class RiskInput:
     reference_license: str | None = None
     adapter: bool = False
     adapter_base: str | None = None
+    integrity: IntegrityResult | None = None
 
 
 @dataclass(frozen=True)
@@ -395,6 +404,28 @@ def _adapter(c: _Ctx) -> list[Finding]:
                f"provenance audit {base or 'BASE_MODEL'} (or the model with the adapter merged)")]
 
 
+# -- integrity (model signing) ------------------------------------------------------------------------
+_INTEGRITY = {  # state -> (rule, title, action)
+    SignatureState.VERIFIED: ("OK-003", "model signature verified", None),
+    SignatureState.MISMATCH: ("INT-002", "files differ from the model signature",
+                              "do not use these files: fetch the model again from its publisher"),
+    SignatureState.INVALID: ("INT-001", "model signature does not verify",
+                             "fetch the model again from its publisher, or check that the key or certificate is theirs"),
+    SignatureState.UNVERIFIED: ("INT-003", "model signature not verified",
+                                "pass the publisher's key (--verify-key) or certificate chain (--verify-cert)"),
+}
+
+
+def _integrity(c: _Ctx) -> list[Finding]:
+    """A model-signing signature: verified, broken, or present but unchecked. Integrity, not lineage."""
+    result = c.inp.integrity
+    if result is None:
+        return []
+    rule, title, action = _INTEGRITY[result.state]
+    return [_f(rule, title, f"{result.summary()}; {NOT_LINEAGE}", (EVIDENCE_NAME,), c.anchor("signature", "config"),
+               action)]
+
+
 @dataclass(frozen=True)
 class Rule:
     """One risk rule: its stable id, a PascalCase name (SARIF's ``name``), the severity it reports (the
@@ -459,6 +490,16 @@ RULES: tuple[Rule, ...] = (
     Rule("PROV-OK-002", "ReferenceLicenseKept", Severity.NONE,
          "the weights descend from a non-Meta registry reference and the declared license matches its license",
          _reference_license),
+    Rule("PROV-INT-001", "ModelSignatureInvalid", Severity.HIGH,
+         "a model-signing signature does not verify with the key or certificates given", _integrity),
+    Rule("PROV-INT-002", "ModelSignatureMismatch", Severity.HIGH,
+         "the model-signing signature verifies but files changed, went missing or were added since signing",
+         _integrity),
+    Rule("PROV-INT-003", "ModelSignatureNotVerified", Severity.LOW,
+         "a model-signing signature ships with the model but no key or certificate was given to verify it",
+         _integrity),
+    Rule("PROV-OK-003", "ModelSignatureVerified", Severity.NONE,
+         "the model-signing signature verifies and every file matches it", _integrity),
 )
 RULE_BY_ID: dict[str, Rule] = {r.id: r for r in RULES}
 #: the checks in table order, each once

@@ -257,8 +257,10 @@ def render(report: Report) -> str:
     h = view.headline(body)
     parts = [_banner(body)]
     if body["kind"] == "audit":
-        parts += [_findings(body), "<h2>Model</h2>", _facts_table(view.model_facts(body["model"])), _evidence(body),
-                  _notes(body), _references(body), _layers(body)]
+        parts += [_findings(body), "<h2>Model</h2>", _facts_table(view.model_facts(body["model"]))]
+        if view.integrity_facts(body):
+            parts += [f"<h2>{esc(view.INTEGRITY_TITLE)}</h2>", _facts_table(view.integrity_facts(body))]
+        parts += [_evidence(body), _notes(body), _references(body), _layers(body)]
         parts += [_behaviour(f"Behavioural probes: {r.get('name')}", r.get("behaviour"))
                   for r in body["lineage"].get("references") or []]
         parts.append(_obligations(body))

@@ -17,9 +17,9 @@ import posixpath
 from typing import Any
 
 from provenance.errors import ProvenanceError
-from provenance.report.model import Report
 from provenance.report.json_ import dumps, schema
 from provenance.report.json_ import to_data as json_document
+from provenance.report.model import Report
 
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
 #: the predicate is the JSON report; its type is the report schema's ``$id``

@@ -140,6 +140,8 @@ def render(report: Report) -> str:
     if body["kind"] == "audit":
         out += _section_findings(body)
         out += ["## Model", ""] + _facts(view.model_facts(body["model"]))
+        if view.integrity_facts(body):
+            out += [f"## {view.INTEGRITY_TITLE}", ""] + _facts(view.integrity_facts(body))
         out += _section_evidence(body) + _section_notes(body) + _section_references(body) + _section_layers(body)
         for r in body["lineage"].get("references") or []:
             out += _section_behaviour(f"Behavioural probes: {text(r.get('name'), 80)}", r.get("behaviour"))

@@ -27,9 +27,9 @@ from typing import Any
 
 from provenance.knowledge.licenses import get_license, normalize_license
 from provenance.report import view
-from provenance.report.model import Report
 from provenance.report.json_ import dumps
 from provenance.report.json_ import render as json_render
+from provenance.report.model import Report
 
 SPEC_VERSION = "3.0.1"
 CONTEXT = "https://spdx.org/rdf/3.0.1/spdx-context.jsonld"

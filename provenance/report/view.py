@@ -153,6 +153,25 @@ def notes(body: dict[str, Any]) -> list[str]:
     return [one_line(n, 500) for n in body.get("notes") or []]
 
 
+INTEGRITY_TITLE = "Integrity (model signing)"
+
+
+def integrity_facts(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """Labelled facts of an audit's model-signing check (``integrity``); empty when there was none."""
+    i = body.get("integrity")
+    if not isinstance(i, dict):
+        return []
+    files = i.get("files") or []
+    odd = [f"{f.get('path')} ({f.get('state')})" for f in files if f.get("state") != "match"]
+    rows = [("state", one_line(i.get("state"))), ("signature", one_line(i.get("signature"))),
+            ("verified with", one_line(i.get("verified_with") or "-")), ("signer", one_line(i.get("signer") or "-")),
+            ("files", one_line(f"{len(files) - len(odd)} of {len(files)} match" + (f"; {', '.join(odd)}" if odd else ""),
+                               600))]
+    if i.get("reason"):
+        rows.append(("reason", one_line(i["reason"], 400)))
+    return rows + [("note", one_line(i.get("note"), 400))]
+
+
 def model_facts(model: dict[str, Any]) -> list[tuple[str, str]]:
     """Labelled facts of a :func:`provenance.describe.describe_checkpoint` dict (or a compare side)."""
     rows = [("name", model_name(model)), ("path", one_line(model.get("path") or "-"))]
