@@ -8,6 +8,8 @@ import datetime as dt
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -63,14 +65,16 @@ def keys(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def signed(tmp_path_factory: pytest.TempPathFactory, keys: dict[str, Path]) -> Path:
-    """stories260K as a Hugging Face folder (weights, config, model card), signed with an EC P-256 key."""
+    """stories260K as a Hugging Face folder (weights, config, model card), signed with an EC P-256 key made here."""
     stories = stories260k()
     if stories is None:
         pytest.skip("../shared/data/models/stories260K.bin is absent")
     out = tmp_path_factory.mktemp("signed") / "model"
     with open_checkpoint(stories) as ckpt:
         save_hf(ckpt, ckpt.args, out, card={"model_name": "stories-signed", "license": "mit"})
-    _sign(out, model_signing.signing.Config().use_elliptic_key_signer(private_key=keys["private"]))
+    # signed by the publisher's tool, as the README shows: the model-signing command line
+    subprocess.run([sys.executable, "-m", "model_signing", "sign", "key", str(out), "--private_key", str(keys["private"]),
+                    "--signature", str(out / "model.sig")], check=True, capture_output=True, timeout=120)
     return out
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +73,21 @@ def test_intoto_refuses_what_it_cannot_attest(compare_same_depth: dict[str, Any]
         validate_intoto(json.dumps(broken))
     res = CliRunner().invoke(cli, ["compare", str(stories), str(stories), "--format", "intoto"])
     assert res.exit_code == 2 and "intoto" in res.output
+
+
+def test_readme_recipes_parse() -> None:
+    """Every ``provenance`` command in the README's attestation and signing section parses with the real CLI."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Attestations, SBOMs and model signing", 1)[1].split("\n## ", 1)[0]
+    lines = [ln.split("#")[0] for block in re.findall(r"```bash\n(.*?)```", section, flags=re.DOTALL)
+             for ln in block.splitlines() if ln.startswith("provenance ")]
+    assert len(lines) >= 3
+    for line in lines:
+        args = shlex.split(line)[1:]
+        at = next(i for i, a in enumerate(args) if not a.startswith("-"))
+        parent = cli.make_context("provenance", args[: at + 1])
+        with cli.commands[args[at]].make_context(args[at], args[at + 1 :], parent=parent) as sub:
+            assert sub.params["model"] == "models/my-model"
 
 
 # -- SPDX 3.0.1 ----------------------------------------------------------------------------------------
