@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from provenance.checkpoint import merge_lora, open_checkpoint
 from provenance.evidence.weights.compare import compare
-from provenance.evidence import weights
+from provenance.evidence.weights import sketch as weights
 from tests.zoo import BASES, ZOO_DERIVED, ZOO_INDEPENDENT, ZooUnavailable, build
 from tests.zoo import _target as target
 
