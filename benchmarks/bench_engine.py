@@ -27,10 +27,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from provenance.checkpoint import open_checkpoint  # noqa: E402
-from provenance.checkpoint.base import LM_HEAD, Checkpoint  # noqa: E402
-from provenance.engine.model import Transformer  # noqa: E402
-from tests.models import fetch  # noqa: E402
+from provenance.checkpoint import open_checkpoint
+from provenance.checkpoint.base import LM_HEAD, Checkpoint
+from provenance.engine.model import Transformer
+from tests.models import fetch
 
 
 def load(engine: str, path: Path, dtype: torch.dtype = torch.float32, device: str = "cpu") -> torch.nn.Module:

@@ -32,12 +32,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from provenance.checkpoint import open_checkpoint  # noqa: E402
-from provenance.checkpoint.base import Checkpoint  # noqa: E402
-from provenance.fingerprint.format import SUFFIX, Fingerprint  # noqa: E402
-from provenance.engine.model import Transformer  # noqa: E402
+import bench_engine as be
 
-import bench_engine as be  # noqa: E402
+from provenance.checkpoint import open_checkpoint
+from provenance.checkpoint.base import Checkpoint
+from provenance.engine.model import Transformer
+from provenance.fingerprint.format import SUFFIX, Fingerprint
 
 LENGTHS = (5, 17, 313)
 SPEED_LENGTHS = (128, 512, 2048)

@@ -32,7 +32,10 @@ def table(rows: list[tuple[str, str, str, str]]) -> str:
     """Plain-text table: stage | what | result | target."""
     head = ("stage", "what", "result", "target")
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
-    line = lambda r: "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+
+    def line(r: tuple[str, ...]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
+
     return "\n".join([line(head), line(tuple("-" * w for w in widths)), *map(line, rows)])
 
 
@@ -52,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{name}] ...", file=sys.stderr, flush=True)
         try:
             out = STAGES[name](ctx)
-        except Exception as e:  # noqa: BLE001 -- one broken stage must not hide the others' numbers
+        except Exception as e:
             failed = True
             out = {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc().splitlines()[-8:]}
             ctx.row(name, "ERROR", f"{type(e).__name__}: {str(e)[:150]}")

@@ -22,8 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from provenance.checkpoint import merge_lora, open_checkpoint
-from provenance.evidence.weights.compare import compare
 from provenance.evidence.weights import sketch as weights
+from provenance.evidence.weights.compare import compare
 from tests.zoo import BASES, ZOO_DERIVED, ZOO_INDEPENDENT, ZooUnavailable, build
 from tests.zoo import _target as target
 

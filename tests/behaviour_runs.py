@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 import provenance
-from provenance.evidence.behaviour.canaries import CANARY_VERSION
 from provenance.checkpoint import merge_lora, open_checkpoint
 from provenance.checkpoint.base import Checkpoint
+from provenance.evidence.behaviour.canaries import CANARY_VERSION
 from provenance.evidence.behaviour.probes import ProbeResults, candidate_results, run_canaries
 from provenance.fingerprint.format import SUFFIX, Fingerprint
 from provenance.fingerprint.registry import shipped_dir

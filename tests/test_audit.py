@@ -12,10 +12,10 @@ from click.testing import CliRunner
 
 from provenance.audit import audit
 from provenance.checkpoint import open_checkpoint
-from tests.exporters import save_hf
 from provenance.cli import cli
-from provenance.modelargs import ModelArgs
 from provenance.engine.model import Transformer
+from provenance.modelargs import ModelArgs
+from tests.exporters import save_hf
 from tests.models import SHARED, stories260k
 from tests.zoo import zoo_model
 

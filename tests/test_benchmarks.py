@@ -60,7 +60,7 @@ def test_quick_run_measures_every_stage(quick: dict) -> None:
     assert all(v > 0 for k, v in compare["extrapolated"]["medium"].items() if k.endswith(("seconds", "mb", "bytes")))
 
     for label, r in quick["stages"]["fingerprint"]["models"].items():
-        assert r["seconds"] > 0 and 0 < r["bytes"] and 0 < r["fraction"] < 1, label
+        assert r["seconds"] > 0 and r["bytes"] > 0 and 0 < r["fraction"] < 1, label
 
     audit = quick["stages"]["audit"]
     assert audit["seconds"] > 0 and audit["peak_rss_mb"] > 0

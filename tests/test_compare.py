@@ -7,8 +7,8 @@ import json
 import pytest
 
 from provenance.checkpoint import open_checkpoint
-from provenance.evidence.weights.compare import CompareResult, compare
 from provenance.evidence.weights import sketch as W
+from provenance.evidence.weights.compare import CompareResult, compare
 from tests.zoo import zoo_model
 
 KEYS = ["verdict", "score", "p_value", "a", "b", "alignment", "layers", "layer_matrix", "evidence", "notes"]

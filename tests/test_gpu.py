@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from provenance.checkpoint.base import from_state_dict
-from provenance.evidence.behaviour.probes import run_canaries
 from provenance.engine.model import Transformer
+from provenance.evidence.behaviour.probes import run_canaries
 from tests.test_model import CONFIGS, TOL, _canonical, _hf_reference, _maxdiff
 
 pytestmark = pytest.mark.gpu

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from provenance.calibration import LICENSE_MIN_CONTAINMENT as MIN_CONTAINMENT
 from provenance.checkpoint.base import DeclaredMetadata
 from provenance.errors import FormatError
-from provenance.calibration import LICENSE_MIN_CONTAINMENT as MIN_CONTAINMENT
-from provenance.knowledge.license_text import (REFERENCE_DIRS, notice_license,
-                                     recognise_file, recognise_text, words)
+from provenance.knowledge.license_text import REFERENCE_DIRS, notice_license, recognise_file, recognise_text, words
 from provenance.knowledge.licenses import LICENSES, OBLIGATION_KINDS, declared_license, normalize_license, obligations
 from tests.models import SHARED
 

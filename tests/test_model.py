@@ -18,10 +18,10 @@ import torch
 
 from provenance.checkpoint import open_checkpoint
 from provenance.checkpoint.base import LM_HEAD, from_state_dict
-from provenance.modelargs import ModelArgs, RopeScaling
-from provenance.errors import FormatError, ProvenanceError, UnsupportedError
 from provenance.engine.device import resolve_device
 from provenance.engine.model import ForwardOutput, Transformer, greedy_generate
+from provenance.errors import FormatError, ProvenanceError, UnsupportedError
+from provenance.modelargs import ModelArgs, RopeScaling
 from tests.models import cache_dir, fetch
 
 transformers = pytest.importorskip("transformers")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from provenance.fingerprint import registry
 from provenance.errors import FormatError, ProvenanceError
+from provenance.fingerprint import registry
 from provenance.fingerprint.format import SUFFIX
 from tests.models import stories260k
 

@@ -9,14 +9,14 @@ import json
 
 import pytest
 
-from provenance.knowledge import releases as R
-from tools import build_releases as build
-from provenance.modelargs import ModelArgs
 from provenance.errors import FormatError
+from provenance.knowledge import releases as R
 from provenance.knowledge.licenses import LICENSES
+from provenance.modelargs import ModelArgs
 from provenance.tokenizer.files import load_tokenizer
 from provenance.tokenizer.vocab import Tokenizer
 from tests.release_configs import CONFIGS
+from tools import build_releases as build
 
 SHARED_DATA = build.SHARED / "data"
 needs_shared = pytest.mark.skipif(not SHARED_DATA.is_dir(), reason="../shared/data (reference files) absent")

@@ -7,8 +7,8 @@ import json
 import pytest
 
 from provenance.knowledge.license_text import recognise_file
-from tests.models import SHARED
 from provenance.knowledge.rules import Anchor, RiskInput, Severity, assess
+from tests.models import SHARED
 
 LICENSE_DIR = SHARED / "data" / "licenses"
 CARD = Anchor("README.md", 3, "license")

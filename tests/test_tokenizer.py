@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from provenance.errors import FormatError, UnsupportedError
-
 from provenance.tokenizer.files import load_tokenizer
 from provenance.tokenizer.rebuilt import from_gguf_metadata, load_llama2c_tokenizer
 from provenance.tokenizer.vocab import BYTE_CHARS, Tokenizer, vocab_identity

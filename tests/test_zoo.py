@@ -15,8 +15,8 @@ import torch
 
 from provenance.checkpoint import merge_lora, open_checkpoint
 from provenance.checkpoint.base import layer_name
-from provenance.modelargs import ModelArgs
 from provenance.engine.model import Transformer
+from provenance.modelargs import ModelArgs
 from tests import zoo
 from tests import zoo_data as data
 from tests import zoo_transforms as T

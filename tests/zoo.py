@@ -33,9 +33,9 @@ from typing import Any
 
 import torch
 
-from tests.exporters import save_hf
 from provenance.modelargs import ModelArgs
 from tests import zoo_recipes
+from tests.exporters import save_hf
 from tests.models import MODELS, stories260k
 from tests.zoo_data import (
     OPTIN,
@@ -234,7 +234,7 @@ def zoo_model(name: str) -> Path:
         return build(name)
     except ZooUnavailable as exc:
         if "pytest" in sys.modules:
-            import pytest  # noqa: PLC0415
+            import pytest
 
             pytest.skip(str(exc))
         raise
@@ -254,7 +254,7 @@ ZOO_DERIVED: dict[str, str] = {n: e.reference for n, e in ENTRIES.items() if e.r
 ZOO_INDEPENDENT: dict[str, str] = {
     **{n: e.reference for n, e in ENTRIES.items() if e.relation == "independent"},
     STORIES: SMOL,
-    **{n: SMOL for n in OPTIN},
+    **dict.fromkeys(OPTIN, SMOL),
 }
 #: entries whose logits equal their parent's (checked at build time against FUNCTION_TOL)
 FUNCTION_PRESERVING: tuple[str, ...] = tuple(n for n, e in ENTRIES.items() if e.function_preserving)

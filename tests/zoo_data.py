@@ -25,8 +25,8 @@ import torch.nn.functional as F
 
 from provenance.checkpoint import open_checkpoint
 from provenance.checkpoint.base import from_state_dict
-from provenance.modelargs import ModelArgs
 from provenance.engine.model import KVCache, Transformer
+from provenance.modelargs import ModelArgs
 from tests.models import cache_dir, fetch, stories260k
 
 State = dict[str, torch.Tensor]
@@ -232,7 +232,7 @@ def train(
 
 # -- where models live, and how they are read and written ---------------------------------------
 
-class ZooUnavailable(Exception):
+class ZooUnavailable(Exception):  # noqa: N818 (a skip reason, not an error)
     """The entry's source model is absent (../shared missing) or opt-in and not enabled."""
 
 
@@ -288,7 +288,7 @@ def smol_tokenizer() -> Any:
 @cache
 def hf_tokenizer() -> Any:
     """transformers' reading of the same GGUF tokenizer: it can grow a vocabulary and write tokenizer.json."""
-    from transformers import AutoTokenizer  # noqa: PLC0415 - test-only reference library
+    from transformers import AutoTokenizer
 
     path = fetch(SMOL)
     return AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)

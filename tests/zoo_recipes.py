@@ -19,11 +19,11 @@ import torch.nn.functional as F
 
 from provenance.checkpoint import open_checkpoint
 from provenance.checkpoint.base import layer_name
-from tests.exporters import save_gguf, save_meta
-from provenance.modelargs import ModelArgs
 from provenance.engine.model import Transformer
+from provenance.modelargs import ModelArgs
 from tests import zoo_data as data
 from tests import zoo_transforms as T
+from tests.exporters import save_gguf, save_meta
 from tests.models import fetch
 
 if TYPE_CHECKING:
@@ -102,7 +102,7 @@ def make_lora(b: Build) -> None:
             pairs[name] = (a, torch.nn.Parameter(torch.zeros(w.shape[0], p["r"])))
     attach_lora(model, pairs, p["alpha"] / p["r"])
     _train(b, model, params=[t for pair in pairs.values() for t in pair])
-    from safetensors.torch import save_file  # noqa: PLC0415
+    from safetensors.torch import save_file
 
     tensors = {}
     for name, (a, bb) in pairs.items():
@@ -125,7 +125,7 @@ def attach_lora(model: torch.nn.Module, pairs: dict[str, tuple[torch.Tensor, tor
 
 def read_adapter(folder: Path) -> tuple[dict[str, tuple[torch.Tensor, torch.Tensor]], float]:
     """LoRA pairs by canonical weight name, and the merge scale alpha / r, from a PEFT folder we wrote."""
-    from safetensors.torch import load_file  # noqa: PLC0415
+    from safetensors.torch import load_file
 
     config = json.loads((folder / "adapter_config.json").read_text())
     raw = load_file(str(folder / "adapter_model.safetensors"))
@@ -221,7 +221,7 @@ def make_upscaled(b: Build) -> None:
     p = b.p
     state, args = b.parent()
     n, k = args.n_layers, p["overlap_cut"]
-    state, args = T.select_layers(state, args, list(range(0, n - k)) + list(range(k, n)))
+    state, args = T.select_layers(state, args, list(range(n - k)) + list(range(k, n)))
     model = data.engine(state, args)
     if p["steps"]:
         _train(b, model)

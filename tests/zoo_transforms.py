@@ -89,7 +89,7 @@ def permute(state: State, args: ModelArgs, gen: torch.Generator) -> State:
         else:
             out[name] = w.clone()
     for i in range(a.n_layers):
-        n = lambda s: layer_name(i, s)  # noqa: E731
+        n = lambda s, i=i: layer_name(i, s)  # noqa: E731
         kv_order = torch.randperm(n_kv, generator=gen)
         q_heads = torch.cat([kv * group + torch.randperm(group, generator=gen) for kv in kv_order.tolist()])
         qk_scale = _log_uniform(n_kv * hd // 2, gen).view(n_kv, hd // 2).repeat(1, 2)  # [K, Hd], per plane

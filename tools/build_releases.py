@@ -18,11 +18,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from provenance.errors import FormatError  # noqa: E402
-from provenance.knowledge.license_text import build_text_fingerprints  # noqa: E402
-from provenance.knowledge.releases import SCHEMA_VERSION, data_path  # noqa: E402
-from provenance.tokenizer.files import load_tokenizer  # noqa: E402
-from tools import release_facts as facts  # noqa: E402
+from provenance.errors import FormatError
+from provenance.knowledge.license_text import build_text_fingerprints
+from provenance.knowledge.releases import SCHEMA_VERSION, data_path
+from provenance.tokenizer.files import load_tokenizer
+from tools import release_facts as facts
 
 SHARED = ROOT.parent / "shared"
 

@@ -177,6 +177,20 @@ class Block(nn.Module):
         return x + out, act
 
 
+class Body(nn.Module):
+    """Embedding, blocks and final norm, under the names Hugging Face gives them (``model.*``)."""
+
+    def __init__(self, args: ModelArgs):
+        super().__init__()
+        self.embed_tokens = nn.Embedding(args.vocab_size, args.dim)
+        self.layers = nn.ModuleList(Block(args, i) for i in range(args.n_layers))
+        self.norm = RMSNorm(args.dim, args.norm_eps)
+
+    def blocks(self) -> list[Block]:
+        """The decoder blocks, typed."""
+        return [b for b in self.layers if isinstance(b, Block)]
+
+
 class Transformer(nn.Module):
     """A LLaMA-family decoder. Build it empty with ``Transformer(args)`` (small random init, for
     training) or from weights with :meth:`from_checkpoint`."""
@@ -194,13 +208,7 @@ class Transformer(nn.Module):
                 f"head_dim {args.head_dim}"
             )
         self.args = args
-        self.model = nn.ModuleDict(
-            dict(
-                embed_tokens=nn.Embedding(args.vocab_size, args.dim),
-                layers=nn.ModuleList(Block(args, i) for i in range(args.n_layers)),
-                norm=RMSNorm(args.dim, args.norm_eps),
-            )
-        )
+        self.model = Body(args)
         # Tied: logits use the embedding matrix itself, so there is no lm_head parameter at all.
         self.lm_head = None if args.tie_embeddings else nn.Linear(args.dim, args.vocab_size, bias=False)
         self._inv_freq = rope_frequencies(args.head_dim, args.rope_theta, args.rope_scaling)
@@ -273,7 +281,7 @@ class Transformer(nn.Module):
         """Logits for ``tokens`` [B, T] (long). ``attention_mask`` [B, T] (1 = real token, 0 = padding,
         left or right) gives each row the positions and keys it would have alone. ``cache`` continues a
         single unpadded sequence (see :func:`greedy_generate`)."""
-        B, T = tokens.shape
+        T = tokens.shape[1]
         device = tokens.device
         past = cache.length if cache is not None else 0
         allowed = None  # bool [B or 1, 1, T, past+T], True = query may attend to key; None = plain causal
@@ -300,7 +308,7 @@ class Transformer(nn.Module):
             cos, sin = cos[:, None], sin[:, None]  # [B, 1, T, Hd], broadcast over heads
         hidden = [x] if output_hidden else None
         acts = [] if output_mlp else None
-        for block in self.model.layers:
+        for block in self.model.blocks():
             x, act = block(x, cos, sin, mask, cache)
             if hidden is not None:
                 hidden.append(x)

@@ -54,6 +54,7 @@ from provenance.evidence.behaviour.probes import (
     run_canaries,
     without_path,
 )
+from provenance.evidence.weights.sketch import WeightSketch, sketch
 from provenance.fileio import iso_time, source_date
 from provenance.modelargs import ModelArgs, RopeScaling
 
@@ -106,7 +107,7 @@ class Fingerprint:
     args: ModelArgs | None = None
     declared: dict[str, Any] = field(default_factory=dict)
     tokenizer: TokenizerInfo | None = None
-    weights: Any = None  # provenance.evidence.weights.WeightSketch
+    weights: WeightSketch | None = None
     behaviour: ProbeResults | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -350,11 +351,9 @@ def _tokenizer_info(ckpt: Checkpoint) -> TokenizerInfo | None:
     )
 
 
-def _weight_sketch(ckpt: Checkpoint, progress: Progress | None, notes: list[str]) -> Any:
-    from provenance.evidence import weights
-
+def _weight_sketch(ckpt: Checkpoint, progress: Progress | None, notes: list[str]) -> WeightSketch | None:
     try:
-        return weights.sketch(ckpt, progress=progress)
+        return sketch(ckpt, progress=progress)
     except UnsupportedError as e:
         notes.append(f"weight sketch not made: {without_path(e)}")
         return None
@@ -491,8 +490,6 @@ def _from_doc(doc: dict[str, Any], arrays: dict[str, np.ndarray]) -> Fingerprint
     ident = doc["identity"]
     weights = None
     if doc["weights"] is not None:
-        from provenance.evidence.weights.sketch import WeightSketch
-
         prefix = "weights."
         weights = WeightSketch.from_arrays(
             {k[len(prefix) :]: v for k, v in arrays.items() if k.startswith(prefix)}, doc["weights"]

@@ -10,10 +10,10 @@ import pytest
 import torch
 
 from provenance.checkpoint import Checkpoint, open_checkpoint
-from tests.exporters import save_gguf, save_hf
 from provenance.checkpoint.gguf import read_header
 from provenance.checkpoint.rotary import half_to_interleaved
 from tests.checkpoint.util import assert_identical, max_abs_diff
+from tests.exporters import save_gguf, save_hf
 
 
 def _transformers_state(folder: Path, name: str) -> dict[str, torch.Tensor]:

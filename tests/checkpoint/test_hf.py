@@ -11,10 +11,10 @@ import torch
 from safetensors.torch import save_file
 
 from provenance.checkpoint import Checkpoint, open_checkpoint
-from tests.exporters import save_hf
-from provenance.modelargs import ModelArgs
 from provenance.errors import FormatError
+from provenance.modelargs import ModelArgs
 from tests.checkpoint.util import assert_identical
+from tests.exporters import save_hf
 
 
 def _write(folder: Path, state: dict, args: ModelArgs, name: str = "model.safetensors") -> Path:

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from provenance.checkpoint import Checkpoint, detect_format, open_checkpoint
-from tests.exporters import save_gguf, save_hf, save_llama2c
 from provenance.errors import FormatError, ProvenanceError
+from tests.exporters import save_gguf, save_hf, save_llama2c
 
 
 def _fails(path: Path, match: str | None = None) -> FormatError:

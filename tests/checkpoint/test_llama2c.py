@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from provenance.checkpoint import Checkpoint, open_checkpoint
-from tests.exporters import save_gguf, save_hf, save_llama2c, save_meta
 from provenance.modelargs import ModelArgs
 from tests.checkpoint.util import assert_identical
+from tests.exporters import save_gguf, save_hf, save_llama2c, save_meta
 
 
 def test_stories260k_config(stories: Checkpoint) -> None:

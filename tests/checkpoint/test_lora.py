@@ -10,8 +10,8 @@ import torch
 from safetensors.torch import save_file
 
 from provenance.checkpoint import Checkpoint, merge_lora, open_checkpoint
-from tests.exporters import save_hf
 from provenance.errors import FormatError, UnsupportedError
+from tests.exporters import save_hf
 
 Q0 = "model.layers.0.self_attn.q_proj.weight"
 Q1 = "model.layers.1.self_attn.q_proj.weight"

@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from provenance.checkpoint import Checkpoint, open_checkpoint
-from tests.exporters import save_meta
 from provenance.checkpoint.meta import ffn_hidden_dim, params_to_args
 from provenance.errors import FormatError
 from tests.checkpoint.util import assert_identical
+from tests.exporters import save_meta
 
 
 @pytest.mark.parametrize(

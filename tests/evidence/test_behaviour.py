@@ -29,7 +29,7 @@ def test_canary_set_is_pinned_and_complete() -> None:
     texts = [p for p in cs.probes if p.kind == "text"]
     for p in texts:  # cuts end before a space (or are the whole paragraph)
         full = next(q.text for q in texts if q.id.split("@")[0] == p.id.split("@")[0] and q.id.endswith("@3"))
-        assert full.startswith(p.text) and (p.text == full or full[len(p.text)] in " ，。" or "\u4e00" <= full[0])
+        assert full.startswith(p.text) and (p.text == full or full[len(p.text)] in " ，。" or full[0] >= "\u4e00")
 
 
 def test_modified_canary_file_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:

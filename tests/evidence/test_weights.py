@@ -12,9 +12,9 @@ from provenance import calibration as cal
 from provenance.checkpoint import merge_lora, open_checkpoint
 from provenance.checkpoint.base import Checkpoint, from_state_dict
 from provenance.errors import FormatError
-from provenance.evidence.weights import sketch as W
 from provenance.evidence.weights import alignment as al
 from provenance.evidence.weights import invariants as inv
+from provenance.evidence.weights import sketch as W
 from tests.zoo import ZOO_DERIVED, ZOO_INDEPENDENT, zoo_model
 
 #: Same architecture, same data, two seeds: the hardest independent pair in the zoo.

@@ -4,11 +4,11 @@ fields a parser trusts, truncation, splices) and structure (JSON/YAML values rep
 from __future__ import annotations
 
 import json
-from pathlib import Path
 import math
 import re
 import struct
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from hypothesis import strategies as st

@@ -13,9 +13,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from provenance.tokenizer.files import load_tokenizer
-
-from provenance.tokenizer.vocab import Tokenizer
 from provenance.tokenizer.rebuilt import from_gguf_metadata, load_llama2c_tokenizer
+from provenance.tokenizer.vocab import Tokenizer
 from tests.fuzz.conftest import fresh, seed
 from tests.fuzz.harness import fuzz_settings, survives
 from tests.fuzz.mutators import mutate_bytes, mutate_json_file, mutate_tree

@@ -18,7 +18,6 @@ import torch
 from safetensors.torch import save_file
 
 from provenance.checkpoint import open_checkpoint
-from tests.exporters import save_hf, save_llama2c, save_meta
 from provenance.checkpoint.gguf import read_header
 from provenance.tokenizer.rebuilt import (
     CONTROL,
@@ -28,6 +27,7 @@ from provenance.tokenizer.rebuilt import (
     pre_tokenizer_for,
     sentencepiece_bpe,
 )
+from tests.exporters import save_hf, save_llama2c, save_meta
 from tests.models import SHARED, fetch, stories260k
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,7 +166,7 @@ def stories_lora(folder: Path) -> Path:
 def smol_gguf_header(path: Path, extra: int = 0) -> tuple[bytes, int]:
     """SmolLM2's GGUF header region (key/values + tensor table, ~1.8 MB) and the file's full size."""
     src = fetch("smollm2")
-    kv, table = read_header(src)
+    _, table = read_header(src)
     data_start = min(t.start for t in table)
     with open(src, "rb") as f:
         head = f.read(data_start + extra)

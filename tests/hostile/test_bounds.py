@@ -210,7 +210,7 @@ def test_the_memory_cap_is_real(capped_results: dict[str, dict]) -> None:
 
 def test_absurd_claims_are_refused_cheaply(capped_results: dict[str, dict]) -> None:
     failures = []
-    for name, kind, path, expect in CASES:
+    for name, kind, _path, expect in CASES:
         if kind == "allocate":
             continue
         r = capped_results[name]

@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from provenance.checkpoint import open_checkpoint
-from tests.exporters import save_gguf, save_hf, save_llama2c
-from provenance.evidence.weights.compare import compare
 from provenance.errors import FormatError
+from provenance.evidence.weights.compare import compare
+from tests.exporters import save_gguf, save_hf, save_llama2c
 from tests.hostile import corpus
 from tests.hostile.conftest import run_cli
 
@@ -26,7 +26,7 @@ Q2 = "model.layers.2.self_attn.q_proj.weight"
 
 def _state(**edits) -> dict[str, torch.Tensor]:
     state = {k: v.clone() for k, v in corpus.stories_state().items()}
-    for name, fn in edits.items():
+    for fn in edits.values():
         fn(state)
     return state
 

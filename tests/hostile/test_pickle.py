@@ -66,7 +66,7 @@ def test_malicious_pickle_is_refused(kind: str, layout: str, tmp_path: Path) -> 
         shutil.copy(hf / "config.json", folder)
         name = "pytorch_model.bin" if layout == "hf-bin" else "pytorch_model-00001-of-00001.bin"
         if layout == "hf-sharded-bin":
-            weight_map = {k: name for k in corpus.stories_state()}
+            weight_map = dict.fromkeys(corpus.stories_state(), name)
             (folder / "pytorch_model.bin.index.json").write_text(json.dumps({"weight_map": weight_map}))
         target = folder / name
         _save(_state(marker), target, kind)

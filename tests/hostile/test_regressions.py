@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from provenance.checkpoint import detect_format, open_checkpoint
+from provenance.describe import describe_checkpoint
 from provenance.errors import FormatError, UnsupportedError
 from provenance.fingerprint.format import Fingerprint, read_header
-from provenance.describe import describe_checkpoint
 from provenance.tokenizer.files import load_tokenizer
 from tests.hostile import corpus
 

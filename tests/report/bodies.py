@@ -12,8 +12,8 @@ import torch
 from provenance.audit import audit
 from provenance.checkpoint import open_checkpoint
 from provenance.checkpoint.base import from_state_dict
-from tests.exporters import save_hf
 from provenance.evidence.weights.compare import compare
+from tests.exporters import save_hf
 from tests.zoo_transforms import select_layers
 
 #: strings a hostile model card could carry: markup, links, mentions, escapes, bidi overrides
