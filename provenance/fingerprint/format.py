@@ -54,7 +54,7 @@ from provenance.evidence.behaviour.probes import (
     run_canaries,
     without_path,
 )
-from provenance.fileio import iso_time, source_date
+from provenance.fileio import Inputs, iso_time, source_date, write_output
 from provenance.modelargs import ModelArgs, RopeScaling
 
 FORMAT = "provenance-fingerprint"
@@ -227,13 +227,12 @@ class Fingerprint:
         arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
         return safetensors.numpy.save(arrays, metadata={META_KEY: text})
 
-    def save(self, path: str | Path) -> Path:
-        """Write the fingerprint to ``path`` (atomically: a partial file never has the final name)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".partial")
-        tmp.write_bytes(self.to_bytes())
-        tmp.replace(path)
-        return path
+    def save(self, path: str | Path, inputs: Inputs | None = None, make_parents: bool = False) -> Path:
+        """Write the fingerprint to ``path`` through :func:`provenance.fileio.write_output` (never over
+        one of ``inputs``; atomically: a partial file never has the final name, a planted link is never
+        followed). Returns ``path``."""
+        write_output(path, self.to_bytes(), inputs, make_parents=make_parents)
+        return Path(path)
 
     # -- reading --------------------------------------------------------------------------
     @classmethod
@@ -351,10 +350,10 @@ def _tokenizer_info(ckpt: Checkpoint) -> TokenizerInfo | None:
 
 
 def _weight_sketch(ckpt: Checkpoint, progress: Progress | None, notes: list[str]) -> Any:
-    from provenance.evidence import weights
+    from provenance.evidence.weights.sketch import sketch
 
     try:
-        return weights.sketch(ckpt, progress=progress)
+        return sketch(ckpt, progress=progress)
     except UnsupportedError as e:
         notes.append(f"weight sketch not made: {without_path(e)}")
         return None
