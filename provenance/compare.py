@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from provenance.checkpoint import open_checkpoint
+from provenance.checkpoint import inputs_of, open_checkpoint
 from provenance.checkpoint.base import Checkpoint
 from provenance.domain import Progress
 from provenance.errors import ProvenanceError, UnsupportedError
@@ -38,7 +38,7 @@ def side_inputs(path: str | Path) -> Inputs:
     if is_fingerprint(path):
         return Inputs(files=[Path(path)])
     with open_checkpoint(path) as ckpt:  # headers only: what it reads, before any work
-        return ckpt.inputs()
+        return inputs_of(ckpt)
 
 
 def compare_models(

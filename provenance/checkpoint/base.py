@@ -8,7 +8,6 @@ downstream knows a file format. Tensors are read lazily, one at a time, and dequ
 from __future__ import annotations
 
 import hashlib
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,21 +16,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from provenance.errors import FormatError
-from provenance.fileio import Inputs
 from provenance.modelargs import ModelArgs
 
 if TYPE_CHECKING:
     from provenance.tokenizer.vocab import Tokenizer
-
-# Formats whose files live in a model folder that is read as a whole (configs, tokenizer, card, license).
-FOLDER_FORMATS = ("hf-safetensors", "hf-bin", "meta", "lora")
-# What is read beside a lone model file (GGUF, llama2.c): the card, license and notice files (audit's
-# patterns), tokenizer files and configs. Matched case-insensitively: file systems may fold case.
-SIDECARS = re.compile(
-    r"readme\.md|config\.json|params\.json|adapter_config\.json|tokenizer([._].*)?|tok\d+\.bin|chat_template\..*"
-    r"|(license|licence|copying|use_policy|acceptable[_-]use|notice)([._-].*)?",
-    re.IGNORECASE,
-)
 
 # Canonical per-layer tensor suffixes, in a stable order.
 LAYER_TENSORS = (
@@ -239,21 +227,6 @@ class Checkpoint:
         if self._kv is None:
             self._kv = self._kv_loader() if self._kv_loader else {}
         return self._kv
-
-    # -- what was read ------------------------------------------------------------------
-    def inputs(self) -> Inputs:
-        """Everything this checkpoint is read from, for the output guard (:mod:`provenance.fileio`):
-        its source files and license file, and its model folder as a whole when it has one (a folder
-        argument, or a format that reads configs and tokenizer beside its weights); beside a lone
-        GGUF or llama2.c file, the names read there (:data:`SIDECARS`)."""
-        files = [f.path for f in self.files]
-        if self.metadata.license_file:
-            files.append(Path(self.metadata.license_file))
-        if self.format == "memory":
-            return Inputs(files)
-        if self.path.is_dir() or self.format in FOLDER_FORMATS:
-            return Inputs(files, [self.path if self.path.is_dir() else self.path.parent])
-        return Inputs(files, names=[(self.path.parent, SIDECARS)])
 
     # -- lifetime ------------------------------------------------------------------------
     def close(self) -> None:

@@ -101,11 +101,11 @@ def inspect(ctx: click.Context, model: str, fmt: str, output: str | None, no_has
     """Describe MODEL: format, architecture, sizes, quantization, tokenizer, declared metadata."""
 
     def body() -> None:
-        from provenance.checkpoint import open_checkpoint
+        from provenance.checkpoint import inputs_of, open_checkpoint
         from provenance.describe import describe_checkpoint
 
         with open_checkpoint(model) as ckpt:
-            inputs = _guard(output, ckpt.inputs())
+            inputs = _guard(output, inputs_of(ckpt))
             info = describe_checkpoint(ckpt, hashes=not no_hash)
         if fmt == "json":
             _emit(_dump_json(info), output, inputs)
@@ -289,11 +289,11 @@ def fingerprint(ctx: click.Context, model: str, output: str, name: str | None, f
     """Write a compact fingerprint of MODEL (no weights) that audits and compares can use as a reference."""
 
     def body() -> None:
-        from provenance.checkpoint import open_checkpoint
+        from provenance.checkpoint import inputs_of, open_checkpoint
         from provenance.fingerprint.format import Fingerprint
 
         with open_checkpoint(model) as ckpt:
-            inputs = _guard(output, ckpt.inputs())
+            inputs = _guard(output, inputs_of(ckpt))
             with _ProgressBar(ctx) as bar:
                 fp = Fingerprint.from_checkpoint(ckpt, name=name, family=family, license=license_, source=source,
                                                  progress=bar, behaviour=not no_behaviour, device=device)

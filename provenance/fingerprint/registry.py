@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provenance.checkpoint import open_checkpoint
+from provenance.checkpoint import inputs_of, open_checkpoint
 from provenance.domain import Progress
 from provenance.errors import FormatError, ProvenanceError
 from provenance.fingerprint.format import SUFFIX, Fingerprint, read_header
@@ -176,7 +176,7 @@ def add(
             raise ProvenanceError(f"a fingerprint named {e.name!r} is already {where}" +
                                   ("" if e.origin == "shipped" else "; pass overwrite to replace it"))
     with open_checkpoint(model) as ckpt:
-        inputs = ckpt.inputs()
+        inputs = inputs_of(ckpt)
         check_output(target, inputs, make_parents=True)  # before the work: never into the model folder
         fp = Fingerprint.from_checkpoint(
             ckpt, name=name, family=family, license=license, source=source or str(model), progress=progress,

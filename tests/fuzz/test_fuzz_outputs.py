@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provenance.checkpoint import open_checkpoint
+from provenance.checkpoint import inputs_of, open_checkpoint
 from provenance.fileio import Inputs, check_output, write_output
 from tests.exporters import save_gguf
 from tests.fuzz.conftest import seed
@@ -109,7 +109,7 @@ def test_output_paths(data: st.DataObject, model_seeds: tuple[Path, Path], tmp_p
     model = models / "hf" if data.draw(st.booleans(), label="model") else models / "gguf" / "stories.gguf"
     before = snapshot(box)
     with open_checkpoint(model) as ckpt:
-        inputs: Inputs = ckpt.inputs()
+        inputs: Inputs = inputs_of(ckpt)
     payload = b"report bytes"
 
     def write() -> None:
