@@ -86,6 +86,7 @@ def m(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     (elsewhere / "dangling-into-hf.json").symlink_to(hf / "not-yet-there.json")
     os.link(gguf, elsewhere / "hardlink.gguf")
     (elsewhere / "a-folder").mkdir()
+    (elsewhere / "model.sig").write_bytes(b'{"mediaType": "application/vnd.dev.sigstore.bundle"}')
     os.mkfifo(elsewhere / "fifo")
     return {"root": root, "models": models, "hf": hf, "sharded": sharded, "gguf": gguf, "l2c": corpus.stories_llama2c(
         models / "l2c"), "meta": corpus.stories_meta(models / "meta"), "lora": corpus.stories_lora(models / "lora"),
@@ -121,6 +122,7 @@ REFUSED = [
     ("audit --no-behaviour --format sarif", "{gguf}", "{gguf}"),
     ("audit --no-behaviour --format json", "{sharded}", "{sharded}/model-00001-of-00002.safetensors"),
     ("audit --no-behaviour", "{hf}", "{registry}/report.json"),  # the registry audit reads
+    ("audit --no-behaviour --signature {elsewhere}/model.sig", "{gguf}", "{elsewhere}/model.sig"),
     ("compare --no-behaviour", "{hf} {gguf}", "{gguf}"),
     ("compare --no-behaviour --format md", "{hf} {gguf}", "{hf}/config.json"),
     ("compare --no-behaviour", "{fp} {gguf}", "{fp}"),  # a fingerprint side
