@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from provenance.checkpoint import open_checkpoint
+from provenance.checkpoint import inputs_of, open_checkpoint
 from provenance.checkpoint.base import Checkpoint
 from provenance.domain import Progress
 from provenance.errors import ProvenanceError, UnsupportedError
@@ -24,12 +24,21 @@ from provenance.evidence.behaviour.probes import (
 )
 from provenance.evidence.behaviour.score import BehaviourResult, compare_behaviour
 from provenance.evidence.weights.compare import CompareResult, compare
+from provenance.fileio import Inputs
 from provenance.fingerprint.format import SUFFIX, Fingerprint
 
 
 def is_fingerprint(path: str | Path) -> bool:
     """Whether ``path`` names a fingerprint file (by its suffix; the loader validates the content)."""
     return str(path).endswith(SUFFIX)
+
+
+def side_inputs(path: str | Path) -> Inputs:
+    """What one side of a compare reads: a fingerprint file, or a model's files and folder."""
+    if is_fingerprint(path):
+        return Inputs(files=[Path(path)])
+    with open_checkpoint(path) as ckpt:  # headers only: what it reads, before any work
+        return inputs_of(ckpt)
 
 
 def compare_models(

@@ -22,10 +22,11 @@ from provenance.checkpoint.llama2c import load_llama2c, sniff
 from provenance.checkpoint.lora import CONFIG as ADAPTER_CONFIG
 from provenance.checkpoint.lora import load_lora, merge_lora
 from provenance.checkpoint.meta import SHARD, load_meta
+from provenance.checkpoint.metadata import inputs_of
 from provenance.errors import FormatError
 from provenance.fileio import file_size
 
-__all__ = ["Checkpoint", "detect_format", "merge_lora", "open_checkpoint"]
+__all__ = ["Checkpoint", "detect_format", "inputs_of", "merge_lora", "open_checkpoint"]
 
 LOADERS = {"gguf": load_gguf, "hf": load_hf, "meta": load_meta, "llama2c": load_llama2c, "lora": load_lora}
 HF_WEIGHTS = ("model.safetensors", SAFETENSORS_INDEX, "pytorch_model.bin", "pytorch_model.bin.index.json")

@@ -22,7 +22,7 @@ from provenance.checkpoint.base import (
     SourceFile,
     layer_name,
 )
-from provenance.errors import FormatError, ProvenanceError, one_line
+from provenance.errors import PARSE_ERRORS, FormatError, native, one_line
 from provenance.fileio import file_size
 from provenance.modelargs import ModelArgs
 from provenance.tokenizer.files import load_tokenizer
@@ -247,10 +247,7 @@ def folder_tokenizer(folder: Path) -> Callable[[], Tokenizer | None]:
 
 
 def wrap_errors(path: Path, what: str, fn: Callable[[], Any]) -> Any:
-    """Run ``fn``; turn any non-Provenance exception from parsing into a one-line FormatError."""
-    try:
+    """Run ``fn`` (a loader, a tensor read: native code on hostile bytes); a parse failure or a native
+    panic becomes a one-line FormatError."""
+    with native(f"malformed {what}", path, catch=PARSE_ERRORS):
         return fn()
-    except ProvenanceError:
-        raise
-    except (KeyError, ValueError, TypeError, IndexError, ArithmeticError, AttributeError, RuntimeError, OSError) as e:
-        raise FormatError(f"malformed {what} ({type(e).__name__}: {one_line(e, 200)})", path) from None

@@ -197,7 +197,8 @@ def _parse(cur: _Cursor, size: int) -> tuple[dict[str, Any], list[GGUFTensor]]:
         raise FormatError("not a GGUF file (bad magic)", path)
     cur.take(4)
     version = cur.unpack("I")
-    if version & 0xFFFF == 0:
+    # a big-endian file's version reads byte-swapped (3 as 0x03000000); version 0 is just invalid
+    if version not in (1, 2, 3) and int.from_bytes(version.to_bytes(4, "little"), "big") in (1, 2, 3):
         raise UnsupportedError("big-endian GGUF files are not supported", path)
     if version not in (2, 3):
         raise FormatError(f"unsupported GGUF version {version}", path)

@@ -31,7 +31,7 @@ from provenance.checkpoint.common import (
     torch_load,
 )
 from provenance.checkpoint.metadata import declare_folder
-from provenance.errors import FormatError, UnsupportedError, one_line
+from provenance.errors import FormatError, UnsupportedError, native, one_line
 from provenance.fileio import file_size
 from provenance.modelargs import ModelArgs
 
@@ -54,12 +54,10 @@ class SafetensorsFile:
         self._handle: Any = None
 
     def load(self, name: str) -> torch.Tensor:
-        if self._handle is None:
-            try:
+        with native("safetensors refused the file", self.path):  # its own SafetensorError, or a panic
+            if self._handle is None:
                 self._handle = safe_open(str(self.path), framework="pt", device="cpu")
-            except Exception as e:  # the library raises its own SafetensorError type
-                raise FormatError(f"safetensors refused the file ({one_line(e, 200)})", self.path) from None
-        return self._handle.get_tensor(name)
+            return self._handle.get_tensor(name)
 
     def lazy(self, name: str, canonical: str) -> LazyTensor:
         dtype, shape = self.tensors[name]
@@ -113,9 +111,10 @@ def read_safetensors_header(path: Path) -> tuple[dict[str, tuple[str, tuple[int,
 
 
 def _weight_files(path: Path, folder: Path) -> list[Path]:
-    """The weight files of an HF checkpoint, index files resolved safely."""
+    """The weight files of an HF checkpoint, each held to the same rule whether an index, the folder
+    or the user names it: a file of the model folder, never a link out of it."""
     if path.is_file():
-        return [path]
+        return [safety.resolve_inside(folder, path.name, path)]
     for index_name in (SAFETENSORS_INDEX, BIN_INDEX):
         index_path = folder / index_name
         if index_path.is_file():
@@ -127,7 +126,7 @@ def _weight_files(path: Path, folder: Path) -> list[Path]:
             return [safety.resolve_inside(folder, s, index_path) for s in shards]
     for name in ("model.safetensors", "pytorch_model.bin"):
         if (folder / name).is_file():
-            return [folder / name]
+            return [safety.resolve_inside(folder, name, folder / name)]
     raise FormatError("no model.safetensors, pytorch_model.bin or index file", folder)
 
 

@@ -48,6 +48,7 @@ def _factor_tensors(folder: Path) -> tuple[dict[str, LazyTensor], Path, Callable
     for name in WEIGHTS:
         path = folder / name
         if path.is_file():
+            path = safety.resolve_inside(folder, name, path)  # the rule index-named shards follow
             if name.endswith(".safetensors"):
                 st = SafetensorsFile(path)
                 return {n: st.lazy(n, n) for n in st.tensors}, path, st.close

@@ -105,7 +105,7 @@ def shard_files(folder: Path) -> list[Path]:
     safety.check_count(len(found), safety.MAX_SHARDS, "shard", folder)
     if [i for i, _ in found] != list(range(len(found))):
         raise FormatError(f"shards are not numbered 0..{len(found) - 1}", folder)
-    return [p for _, p in found]
+    return [safety.resolve_inside(folder, p.name, p) for _, p in found]  # the rule index-named shards follow
 
 
 def _canonical(name: str) -> tuple[str, int | None] | None:

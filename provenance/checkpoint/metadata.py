@@ -13,9 +13,9 @@ from typing import Any
 
 import yaml
 
-from provenance.checkpoint.base import DeclaredMetadata
+from provenance.checkpoint.base import Checkpoint, DeclaredMetadata
 from provenance.errors import FormatError, one_line
-from provenance.fileio import read_bounded
+from provenance.fileio import Inputs, read_bounded
 
 MAX_CARD_BYTES = 1024 * 1024  # model cards are text; front matter is a few hundred bytes
 MODEL_CARD = "README.md"
@@ -23,6 +23,13 @@ MODEL_CARD = "README.md"
 LICENSE_NAME = re.compile(r"^(license|licence|copying|use_policy|acceptable[_-]use)([._-].*)?$", re.I)
 #: the attribution Notice file Llama 2+ licenses require
 NOTICE_NAME = re.compile(r"^notice([._-].*)?$", re.I)
+#: what the loaders and the audit read beside a lone model file (GGUF, llama2.c), present or not: the
+#: card, configs, tokenizer files, license and Notice files (case-insensitive: file systems may fold case)
+SIDECAR_NAME = re.compile("|".join([
+    r"readme\.md", r"(adapter_)?config\.json", r"params\.json", r"tokenizer([._].*)?", r"tok\d+\.bin",
+    r"chat_template\..*", LICENSE_NAME.pattern[1:-1], NOTICE_NAME.pattern[1:-1]]), re.IGNORECASE)  # fmt: skip
+#: formats whose files live in a model folder read as a whole (configs, tokenizer, card, license)
+FOLDER_FORMATS = ("hf-safetensors", "hf-bin", "meta", "lora")
 
 
 def _regular_files(folder: Path, name: re.Pattern[str]) -> list[Path]:
@@ -95,3 +102,18 @@ def declare_folder(meta: DeclaredMetadata, folder: Path) -> DeclaredMetadata:
     found = license_files(folder)
     meta.license_file = str(found[0]) if found else None
     return meta
+
+
+def inputs_of(ckpt: Checkpoint) -> Inputs:
+    """Everything ``ckpt`` is read from, for the output guard (:func:`provenance.fileio.check_output`):
+    its source files and license file, and its model folder as a whole when it has one (a folder
+    argument, or a format that reads configs and tokenizer beside its weights); beside a lone GGUF or
+    llama2.c file, the names read there (:data:`SIDECAR_NAME`)."""
+    files = [f.path for f in ckpt.files]
+    if ckpt.metadata.license_file:
+        files.append(Path(ckpt.metadata.license_file))
+    if ckpt.format == "memory":
+        return Inputs(files)
+    if ckpt.path.is_dir() or ckpt.format in FOLDER_FORMATS:
+        return Inputs(files, [ckpt.path if ckpt.path.is_dir() else ckpt.path.parent])
+    return Inputs(files, names=[(ckpt.path.parent, SIDECAR_NAME)])

@@ -6,6 +6,7 @@ Exit codes: 0 success (no finding at or above ``--fail-on``), 1 a finding at or 
 
 from __future__ import annotations
 
+import io
 import sys
 import traceback
 from collections.abc import Callable
@@ -16,7 +17,8 @@ import click
 from rich.console import Console
 
 from provenance import __version__
-from provenance.errors import ProvenanceError, one_line
+from provenance.errors import ProvenanceError, is_native_panic, one_line
+from provenance.fileio import Inputs, check_output, write_output
 
 from . import terminal
 
@@ -35,11 +37,26 @@ def _dump_json(data: Any) -> str:
     return dumps(data)
 
 
-def _emit(text: str, output: str | None) -> None:
+def _emit(text: str, output: str | None, inputs: Inputs | None = None) -> None:
+    """``text`` to stdout, or to ``output`` through the one writer that refuses to touch ``inputs``."""
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        write_output(output, text, inputs)
     else:
         sys.stdout.write(text)
+
+
+def _text(draw: Callable[[Console, Any], None], body: Any) -> str:
+    """What ``draw`` renders for ``body`` as plain text (no colour), for ``-o FILE``."""
+    buffer = io.StringIO()
+    draw(Console(file=buffer, width=120, color_system=None), body)
+    return buffer.getvalue()
+
+
+def _guard(output: str | None, inputs: Inputs) -> Inputs:
+    """Refuse ``output`` now, before any work, when it would touch what the command reads."""
+    if output:
+        check_output(output, inputs)
+    return inputs
 
 
 def _run(ctx: click.Context, fn: Callable[[], int | None]) -> None:
@@ -54,7 +71,9 @@ def _run(ctx: click.Context, fn: Callable[[], int | None]) -> None:
         sys.exit(2)
     except (KeyboardInterrupt, click.exceptions.Exit):
         raise
-    except Exception as e:  # a bug or an input we failed to anticipate: still one line, exit 2
+    except BaseException as e:  # a bug or an input we failed to anticipate: still one line, exit 2
+        if not isinstance(e, Exception) and not is_native_panic(e):  # SystemExit, GeneratorExit...
+            raise
         if debug:
             traceback.print_exc()
         click.echo(f"provenance: error: {type(e).__name__}: {one_line(e)} (rerun with --debug)", err=True)
@@ -75,23 +94,23 @@ def cli(ctx: click.Context, debug: bool, quiet: bool) -> None:
 @cli.command()
 @click.argument("model", type=click.Path(exists=False))
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write to FILE instead of stdout.")
+@click.option("-o", "--output", type=click.Path(), help="Write to FILE instead of stdout.")
 @click.option("--no-hash", is_flag=True, help="Skip sha256 of the source files.")
 @click.pass_context
 def inspect(ctx: click.Context, model: str, fmt: str, output: str | None, no_hash: bool) -> None:
     """Describe MODEL: format, architecture, sizes, quantization, tokenizer, declared metadata."""
 
     def body() -> None:
-        from provenance.checkpoint import open_checkpoint
+        from provenance.checkpoint import inputs_of, open_checkpoint
         from provenance.describe import describe_checkpoint
 
         with open_checkpoint(model) as ckpt:
+            inputs = _guard(output, inputs_of(ckpt))
             info = describe_checkpoint(ckpt, hashes=not no_hash)
         if fmt == "json":
-            _emit(_dump_json(info), output)
+            _emit(_dump_json(info), output, inputs)
         elif output:
-            with open(output, "w", encoding="utf-8") as f:
-                terminal.render_inspect(Console(file=f, width=120, color_system=None), info)
+            _emit(_text(terminal.render_inspect, info), output, inputs)
         else:
             terminal.render_inspect(_stdout_console(), info)
 
@@ -140,7 +159,8 @@ def _format_option(kind: str) -> Callable[[Callable[..., Any]], Callable[..., An
 
 
 def _output_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    return click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the report to FILE.")
+    # the path is checked by provenance.fileio (one-line refusals), not by click (a usage screen)
+    return click.option("-o", "--output", type=click.Path(), help="Write the report to FILE.")
 
 
 def _check_device(ctx: click.Context, param: click.Parameter, value: str) -> str:
@@ -158,20 +178,20 @@ def _device_option() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
                         help="Where the behavioural probes run: cpu, cuda or cuda:N (also PROVENANCE_DEVICE).")
 
 
-def _emit_report(body: dict[str, Any], fmt: str, output: str | None, model_root: str | None) -> None:
+def _emit_report(body: dict[str, Any], fmt: str, output: str | None, model_root: str | None,
+                 inputs: Inputs) -> None:
     """Render ``body`` in ``fmt`` to stdout or ``output``; text goes through rich, others through report.render."""
     from provenance.report import make_report, render
 
     if fmt == "text":
         draw = terminal.render_audit if body["kind"] == "audit" else terminal.render_compare
         if output:
-            with open(output, "w", encoding="utf-8") as f:
-                draw(Console(file=f, width=120, color_system=None), body)
+            _emit(_text(draw, body), output, inputs)
         else:
             draw(_stdout_console(), body)
         return
     report = make_report(body, command=["provenance", *sys.argv[1:]], model_root=model_root)
-    _emit(render(report, fmt), output)
+    _emit(render(report, fmt), output, inputs)
 
 
 def _exit_code(findings: list[dict[str, Any]], fail_on: str) -> int:
@@ -208,14 +228,20 @@ def audit(ctx: click.Context, model: str, fmt: str, output: str | None, fail_on:
 
     def body() -> int:
         from provenance.audit import audit as run_audit
+        from provenance.checkpoint import inputs_of, open_checkpoint
         from provenance.evidence.integrity import SigningCheck
+        from provenance.fingerprint.registry import registry_inputs
 
         signing = SigningCheck(signature, verify_key, tuple(verify_cert))
-        with _ProgressBar(ctx) as bar:
-            result = run_audit(model, registry_dir=registry_dir, behaviour=behaviour, progress=bar, device=device,
-                               signing=signing)
+        # the signature, key and certificates are read too
+        signed = Inputs(files=[p for p in (signature, verify_key, *verify_cert) if p is not None])
+        with open_checkpoint(model) as ckpt:
+            inputs = _guard(output, inputs_of(ckpt) + registry_inputs(registry_dir) + signed)
+            with _ProgressBar(ctx) as bar:
+                result = run_audit(ckpt, registry_dir=registry_dir, behaviour=behaviour, progress=bar, device=device,
+                                   signing=signing)
         data = result.to_dict()
-        _emit_report(data, fmt, output, model)
+        _emit_report(data, fmt, output, model, inputs)
         return _exit_code(data["findings"], fail_on)
 
     _run(ctx, body)
@@ -237,11 +263,12 @@ def compare(ctx: click.Context, a: str, b: str, fmt: str, output: str | None, be
     """Do checkpoints A and B share lineage? Either side may be a fingerprint file (then it is the reference)."""
 
     def body() -> int:
-        from provenance.compare import compare_models
+        from provenance.compare import compare_models, side_inputs
 
+        inputs = _guard(output, side_inputs(a) + side_inputs(b))
         with _ProgressBar(ctx) as bar:
             result = compare_models(a, b, behaviour=behaviour, neurons=neurons, progress=bar, device=device)
-        _emit_report(result, fmt, output, b)
+        _emit_report(result, fmt, output, b, inputs)
         return 0
 
     _run(ctx, body)
@@ -249,7 +276,7 @@ def compare(ctx: click.Context, a: str, b: str, fmt: str, output: str | None, be
 
 @cli.command()
 @click.argument("model", type=click.Path(exists=False))
-@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True, help="Fingerprint file to write.")
+@click.option("-o", "--output", type=click.Path(), required=True, help="Fingerprint file to write.")
 @click.option("--name", help="Reference name (default: the model's declared name).")
 @click.option("--family", help="Family id, e.g. llama-2 or smollm2.")
 @click.option("--license", "license_", help="License id of the reference, e.g. llama2 or apache-2.0.")
@@ -262,13 +289,15 @@ def fingerprint(ctx: click.Context, model: str, output: str, name: str | None, f
     """Write a compact fingerprint of MODEL (no weights) that audits and compares can use as a reference."""
 
     def body() -> None:
-        from provenance.checkpoint import open_checkpoint
+        from provenance.checkpoint import inputs_of, open_checkpoint
         from provenance.fingerprint.format import Fingerprint
 
-        with _ProgressBar(ctx) as bar, open_checkpoint(model) as ckpt:
-            fp = Fingerprint.from_checkpoint(ckpt, name=name, family=family, license=license_, source=source,
-                                             progress=bar, behaviour=not no_behaviour, device=device)
-        path = fp.save(output)
+        with open_checkpoint(model) as ckpt:
+            inputs = _guard(output, inputs_of(ckpt))
+            with _ProgressBar(ctx) as bar:
+                fp = Fingerprint.from_checkpoint(ckpt, name=name, family=family, license=license_, source=source,
+                                                 progress=bar, behaviour=not no_behaviour, device=device)
+        path = fp.save(output, inputs)
         click.echo(f"wrote {path} ({path.stat().st_size:,} bytes)", err=True)
 
     _run(ctx, body)

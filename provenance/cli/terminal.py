@@ -33,7 +33,7 @@ def render_inspect(console: Console, info: dict[str, Any]) -> None:
     t = Table(show_header=False, box=None, pad_edge=False)
     t.add_column(style="bold")
     t.add_column()
-    t.add_row("path", safe(info["path"]))
+    t.add_row("path", Text(view.path_text(info["path"], 300)))
     t.add_row("format", safe(f"{info['format']}" + (f" ({info['quantization']})" if info["quantization"] else "")))
     arch = info.get("architecture")
     if arch:
@@ -66,7 +66,8 @@ def render_inspect(console: Console, info: dict[str, Any]) -> None:
         a = info["adapter"]
         t.add_row("adapter", safe(f"LoRA r={a['r']} alpha={a['alpha']:g} on {a['base_model'] or '?'}"))
     for f in info["files"]:
-        t.add_row("file", safe(f"{f['path']}  {f['size']:,} B" + (f"  sha256 {f['sha256'][:16]}…" if "sha256" in f else "")))
+        sha = f"  sha256 {f['sha256'][:16]}…" if "sha256" in f else ""
+        t.add_row("file", Text(view.path_text(f"{f['path']}  {f['size']:,} B{sha}", 400)))
     console.print(t)
 
 

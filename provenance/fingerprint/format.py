@@ -55,7 +55,7 @@ from provenance.evidence.behaviour.probes import (
     without_path,
 )
 from provenance.evidence.weights.sketch import WeightSketch, sketch
-from provenance.fileio import iso_time, source_date
+from provenance.fileio import Inputs, iso_time, source_date, write_output
 from provenance.modelargs import ModelArgs, RopeScaling
 
 FORMAT = "provenance-fingerprint"
@@ -228,13 +228,12 @@ class Fingerprint:
         arrays = {k: np.ascontiguousarray(v) for k, v in arrays.items()}
         return safetensors.numpy.save(arrays, metadata={META_KEY: text})
 
-    def save(self, path: str | Path) -> Path:
-        """Write the fingerprint to ``path`` (atomically: a partial file never has the final name)."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".partial")
-        tmp.write_bytes(self.to_bytes())
-        tmp.replace(path)
-        return path
+    def save(self, path: str | Path, inputs: Inputs | None = None, make_parents: bool = False) -> Path:
+        """Write the fingerprint to ``path`` through :func:`provenance.fileio.write_output` (never over
+        one of ``inputs``; atomically: a partial file never has the final name, a planted link is never
+        followed). Returns ``path``."""
+        write_output(path, self.to_bytes(), inputs, make_parents=make_parents)
+        return Path(path)
 
     # -- reading --------------------------------------------------------------------------
     @classmethod

@@ -26,10 +26,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from provenance.checkpoint import open_checkpoint
+from provenance.checkpoint import inputs_of, open_checkpoint
 from provenance.domain import Progress
 from provenance.errors import FormatError, ProvenanceError
 from provenance.fingerprint.format import SUFFIX, Fingerprint, read_header
+from provenance.fileio import Inputs, check_output
 
 ENV = "PROVENANCE_REGISTRY"
 
@@ -75,6 +76,11 @@ def user_dir(registry_dir: str | Path | None = None) -> Path:
         return Path(os.environ[ENV]).expanduser()
     data_home = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(data_home) / "provenance" / "fingerprints"
+
+
+def registry_inputs(registry_dir: str | Path | None = None) -> Inputs:
+    """The registry folders, as inputs of a command that reads every reference (audit)."""
+    return Inputs(folders=[shipped_dir(), user_dir(registry_dir)])
 
 
 def slug(name: str) -> str:
@@ -170,12 +176,13 @@ def add(
             raise ProvenanceError(f"a fingerprint named {e.name!r} is already {where}" +
                                   ("" if e.origin == "shipped" else "; pass overwrite to replace it"))
     with open_checkpoint(model) as ckpt:
+        inputs = inputs_of(ckpt)
+        check_output(target, inputs, make_parents=True)  # before the work: never into the model folder
         fp = Fingerprint.from_checkpoint(
             ckpt, name=name, family=family, license=license, source=source or str(model), progress=progress,
             device=device,
         )
-    folder.mkdir(parents=True, exist_ok=True)
-    fp.save(target)
+    fp.save(target, inputs, make_parents=True)
     return _entry(target, "user")
 
 

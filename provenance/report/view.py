@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from provenance.domain import Severity, Verdict
-from provenance.errors import CONTROL
+from provenance.errors import CONTROL, path_text
 
 #: severities worst first, as reports list them
 SEVERITIES = tuple(sorted(Severity, key=lambda s: -s.rank))
@@ -71,7 +71,7 @@ def anchor_text(anchor: dict[str, Any] | None) -> str:
     """``README.md:3 (license)`` for a finding's anchor; empty when it has none."""
     if not anchor:
         return ""
-    out = clean(anchor.get("path"))
+    out = path_text(anchor.get("path") or "")
     if anchor.get("line"):
         out += f":{anchor['line']}"
     if anchor.get("field"):
@@ -174,7 +174,7 @@ def integrity_facts(body: dict[str, Any]) -> list[tuple[str, str]]:
 
 def model_facts(model: dict[str, Any]) -> list[tuple[str, str]]:
     """Labelled facts of a :func:`provenance.describe.describe_checkpoint` dict (or a compare side)."""
-    rows = [("name", model_name(model)), ("path", one_line(model.get("path") or "-"))]
+    rows = [("name", model_name(model)), ("path", path_text(model.get("path") or "-", 300))]
     fmt = clean(model.get("format") or "-")
     if model.get("quantization"):
         fmt += f" ({clean(model['quantization'])})"
@@ -201,7 +201,7 @@ def model_facts(model: dict[str, Any]) -> list[tuple[str, str]]:
         rows.append(("declared license", one_line(declared.get("license") or declared.get("license_name") or "-")))
     for f in model.get("files") or []:
         sha = f" sha256 {clean(f['sha256'])}" if f.get("sha256") else ""
-        rows.append(("file", one_line(f"{f.get('path')} ({fmt_num(f.get('size'))} bytes){sha}", 400)))
+        rows.append(("file", path_text(f"{f.get('path')} ({fmt_num(f.get('size'))} bytes){sha}", 400)))
     return rows
 
 

@@ -17,9 +17,10 @@ import sentencepiece
 import tiktoken
 import tokenizers
 
-from provenance.errors import FormatError, UnsupportedError, one_line
+from provenance.errors import FormatError, UnsupportedError, native, one_line
 from provenance.fileio import read_bounded
 from provenance.tokenizer.rebuilt import load_llama2c_tokenizer
+from provenance.tokenizer.spec import check_spec
 from provenance.tokenizer.vocab import (
     LLAMA3_PATTERN,
     LLAMA4_PATTERN,
@@ -60,11 +61,15 @@ def _template_bos(node: Any) -> str | None:
 def _from_tokenizer_json(data: bytes, path: Path) -> Tokenizer:
     try:
         text = data.decode("utf-8")
-        tok = tokenizers.Tokenizer.from_str(text)
-        spec = json.loads(text)  # already accepted by tokenizers' parser, so bounded in depth
-    except Exception as e:  # UnicodeDecodeError, the Rust parser's bare Exception, JSONDecodeError
+        spec = json.loads(text)
+    except (ValueError, RecursionError) as e:  # UnicodeDecodeError, JSONDecodeError, absurd nesting
         raise FormatError(f"not a valid tokenizer.json: {one_line(e, 300)}", path) from None
-    vocab = tok.get_vocab(with_added_tokens=True)
+    check_spec(spec, path)  # before the library holds it: its runtime settings can panic or allocate
+    with native("not a valid tokenizer.json", path):  # the Rust parser raises bare Exceptions
+        tok = tokenizers.Tokenizer.from_str(text)
+        tok.no_truncation()  # probes tokenize exactly the text given (see provenance.tokenizer.spec)
+        tok.no_padding()
+        vocab = tok.get_vocab(with_added_tokens=True)
     n = max(vocab.values(), default=-1) + 1
     check_vocab_size(n, path)
     tokens = [""] * n  # an id no token claims stays "" and counts as special
@@ -102,10 +107,8 @@ def _split_on(text: str, names: dict[str, int]) -> list[str | int]:
 
 def _from_sentencepiece(data: bytes, path: Path) -> Tokenizer:
     sp = sentencepiece.SentencePieceProcessor()
-    try:
+    with native("not a valid SentencePiece model", path):  # RuntimeError / OSError from the C++ parser
         sp.LoadFromSerializedProto(data)
-    except Exception as e:  # RuntimeError / OSError from the C++ parser
-        raise FormatError(f"not a valid SentencePiece model: {one_line(e, 300)}", path) from None
     n = sp.get_piece_size()
     check_vocab_size(n, path)
     try:
@@ -197,10 +200,8 @@ def _from_tiktoken(data: bytes, path: Path) -> Tokenizer:
     pattern, names = profile
     n = len(ranks)
     specials = {name: n + i for i, name in enumerate(names)}
-    try:
+    with native("tiktoken rejects the ranks", path):  # tiktoken's Rust core raises bare exceptions
         enc = tiktoken.Encoding(name=path.name, pat_str=pattern, mergeable_ranks=ranks, special_tokens=specials)
-    except Exception as e:  # tiktoken's Rust core raises bare exceptions
-        raise FormatError(f"tiktoken rejects the ranks: {one_line(e, 300)}", path) from None
     tokens = [""] * n
     for token, rank in ranks.items():
         tokens[rank] = byte_level(token)

@@ -25,7 +25,7 @@ from typing import Any
 
 import tokenizers
 
-from provenance.errors import FormatError, UnsupportedError
+from provenance.errors import FormatError, UnsupportedError, native
 from provenance.tokenizer.chat import render_chat
 
 # Bounds applied before anything is allocated from an untrusted file.
@@ -169,7 +169,8 @@ class Tokenizer:
         """
         if self._encoder is None:
             raise UnsupportedError(f"cannot encode with a {self.kind!r} vocabulary", self.source)
-        ids = self._encoder(text, parse_special)
+        with native("the tokenizer cannot encode the text", self.source):  # every backend is native code
+            ids = self._encoder(text, parse_special)
         if (self.add_bos if add_bos is None else add_bos) and self.bos_id is not None:
             ids.insert(0, self.bos_id)
         return ids
@@ -182,7 +183,8 @@ class Tokenizer:
         bad = next((i for i in ids if not 0 <= i < len(self.tokens)), None)
         if bad is not None:
             raise ValueError(f"token id {bad} outside the vocabulary of {len(self.tokens)}")
-        return self._decoder(ids)
+        with native("the tokenizer cannot decode the ids", self.source):
+            return self._decoder(ids)
 
     def apply_chat_template(
         self, messages: Sequence[Mapping[str, Any]], add_generation_prompt: bool = True, **variables: Any

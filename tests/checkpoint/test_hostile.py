@@ -190,3 +190,22 @@ def test_random_corruption_never_escapes(kind: str, data, small_files: dict[str,
             pass
     except ProvenanceError as e:
         assert "\n" not in str(e)
+
+
+@pytest.mark.parametrize(("version", "message"), [
+    (struct.pack("<I", 0), "unsupported GGUF version 0"),
+    (struct.pack("<I", 1), "unsupported GGUF version 1"),
+    (struct.pack("<I", 4), "unsupported GGUF version 4"),
+    (struct.pack(">I", 3), "big-endian GGUF files are not supported"),
+    (struct.pack(">I", 2), "big-endian GGUF files are not supported"),
+])  # fmt: skip
+def test_gguf_version_is_reported_as_what_it_is(version: bytes, message: str, small_files: dict[str, Path],
+                                                tmp_path: Path) -> None:
+    """Version 0 used to be called big-endian (issue 13, item 7); a real big-endian file still is."""
+    raw = bytearray(small_files["gguf"].read_bytes())
+    raw[4:8] = version
+    target = tmp_path / "m.gguf"
+    target.write_bytes(bytes(raw))
+    with pytest.raises(ProvenanceError, match=message) as err:
+        open_checkpoint(target)
+    assert "\n" not in str(err.value) and err.value.path == str(target)

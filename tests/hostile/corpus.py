@@ -129,6 +129,22 @@ def stories_hf(folder: Path, **kwargs) -> Path:
     return folder
 
 
+def shard_hf(folder: Path) -> Path:
+    """Re-lay an HF folder's ``model.safetensors`` as two shards behind a real index file."""
+    from safetensors.torch import load_file
+
+    state = load_file(str(folder / "model.safetensors"))
+    (folder / "model.safetensors").unlink()
+    names = sorted(state)
+    weight_map = {}
+    for i, part in enumerate((names[::2], names[1::2])):
+        shard = f"model-0000{i + 1}-of-00002.safetensors"
+        save_file({k: state[k] for k in part}, str(folder / shard), metadata={"format": "pt"})
+        weight_map.update(dict.fromkeys(part, shard))
+    (folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    return folder
+
+
 def stories_meta(folder: Path) -> Path:
     """stories260K as Meta's params.json + consolidated.00.pth."""
     return save_meta(stories_state(), folder, args=stories_args())
@@ -190,6 +206,6 @@ def fingerprint_path() -> Path:
 
 __all__ = [
     "NORMAL", "USER_DEFINED", "fingerprint_path", "llama2c_tokenizer_bin", "smol_gguf_header", "smol_kv",
-    "smol_tokenizer_json", "smol_tokenizer_kv", "spm_path", "spm_tokenizer_json", "stories_hf", "stories_llama2c",
-    "stories_lora", "stories_meta", "stories_path", "stories_state", "write_sparse",
+    "shard_hf", "smol_tokenizer_json", "smol_tokenizer_kv", "spm_path", "spm_tokenizer_json", "stories_hf",
+    "stories_llama2c", "stories_lora", "stories_meta", "stories_path", "stories_state", "write_sparse",
 ]

@@ -133,3 +133,17 @@ def test_an_unusable_device_is_refused_before_any_file_is_read(command: str, tmp
     assert "Invalid value for '--device': unknown device 'tpu'" in r.stderr and "Traceback" not in r.stderr
     r = run_cli(command, *args[command], env={"PROVENANCE_DEVICE": "cuda:x"})
     assert r.code == 2 and "unknown device 'cuda:x'" in r.stderr
+
+
+def test_a_newline_in_a_file_name_stays_on_one_line(hf_folder: Path, tmp_path: Path, registry: dict[str, str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Text reports write a path's control characters escaped: a newline in a model's folder name no
+    longer splits its path over two lines (issue 13, item 7)."""
+    hf_folder.rename(tmp_path / "sto\nries\x1b[2J")
+    monkeypatch.chdir(tmp_path)  # a short relative path: the table does not cut it
+    for args in (["inspect", "sto\nries\x1b[2J"], ["audit", "sto\nries\x1b[2J", "--no-behaviour", "--fail-on", "none"]):
+        r = run_cli(*args, env=registry)
+        assert r.code == 0, r.stderr
+        paths = [ln for ln in r.stdout.splitlines() if ln.startswith(("path", "file"))]
+        assert paths and all("sto\\nries\\x1b[2J" in ln for ln in paths), paths
+        assert not any(ln.lstrip().startswith("ries") for ln in r.stdout.splitlines()) and "\x1b" not in r.stdout

@@ -17,6 +17,7 @@ from provenance.checkpoint import open_checkpoint
 from provenance.errors import FormatError
 from provenance.fingerprint.format import Fingerprint
 from provenance.tokenizer.files import load_tokenizer
+from tests.hostile import corpus
 from tests.hostile.conftest import run_cli
 
 
@@ -37,17 +38,7 @@ def no_hang(seconds: int = 20) -> Iterator[None]:
 @pytest.fixture
 def sharded(hf_folder: Path) -> Path:
     """The HF folder re-laid as two shards behind a real index file."""
-    from safetensors.torch import load_file, save_file
-
-    state = load_file(str(hf_folder / "model.safetensors"))
-    (hf_folder / "model.safetensors").unlink()
-    names = sorted(state)
-    weight_map = {}
-    for i, part in enumerate((names[::2], names[1::2])):
-        shard = f"model-0000{i + 1}-of-00002.safetensors"
-        save_file({k: state[k] for k in part}, str(hf_folder / shard), metadata={"format": "pt"})
-        weight_map.update(dict.fromkeys(part, shard))
-    (hf_folder / "model.safetensors.index.json").write_text(json.dumps({"weight_map": weight_map}))
+    corpus.shard_hf(hf_folder)
     assert open_checkpoint(hf_folder).format == "hf-safetensors"
     return hf_folder
 
@@ -159,3 +150,28 @@ def test_fifos_and_devices_do_not_block(hf_folder: Path, tmp_path: Path) -> None
         os.mkfifo(hf_folder / "tokenizer.json")  # a FIFO in the folder is not a tokenizer file
         assert open_checkpoint(hf_folder).tokenizer is None
         run_cli("inspect", "/dev/zero").refused("/dev/zero", "not a regular file")
+
+
+@pytest.mark.parametrize("kind", ["hf-folder", "hf-file", "lora", "meta"])
+def test_lone_weight_links_follow_the_index_rule(kind: str, hf_folder: Path, tmp_path: Path) -> None:
+    """A ``model.safetensors`` (or adapter, or Meta shard) that links out of its folder is refused like
+    the same link named by an index: one rule, whoever names the file (issue 13, item 7)."""
+    folder = {"hf-folder": hf_folder, "hf-file": hf_folder, "lora": corpus.stories_lora(tmp_path / "lora"),
+              "meta": corpus.stories_meta(tmp_path / "meta")}[kind]  # fmt: skip
+    name = {"lora": "adapter_model.safetensors", "meta": "consolidated.00.pth"}.get(kind, "model.safetensors")
+    outside = tmp_path / f"outside-{name}"
+    os.rename(folder / name, outside)
+    (folder / name).symlink_to(outside)
+    target = folder / name if kind == "hf-file" else folder
+    with pytest.raises(FormatError, match="resolves outside the model folder") as err:
+        open_checkpoint(target)
+    assert err.value.path == str(folder / name)
+    run_cli("inspect", str(target)).refused(name, "resolves outside the model folder")
+    os.unlink(folder / name)
+    (folder / name).symlink_to(os.path.relpath(outside, folder))  # a relative link: same answer
+    with pytest.raises(FormatError, match="resolves outside the model folder"):
+        open_checkpoint(target)
+    os.unlink(folder / name)
+    os.rename(outside, folder / "real")
+    (folder / name).symlink_to("real")  # a link inside the folder is fine
+    assert open_checkpoint(target).names()
