@@ -35,3 +35,9 @@ def one_line(message: object, limit: int = 500) -> str:
     cannot drive the terminal; library messages may quote file content, hence the ``limit``."""
     flat = " ".join(str(message).split())
     return CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), flat)[:limit]
+
+
+def without_path(e: ProvenanceError) -> str:
+    """An error's message without the path prefix (for results that must not depend on where files are)."""
+    text = str(e)
+    return text.removeprefix(f"{e.path}: ") if e.path else text
