@@ -96,6 +96,7 @@ def test_references_that_cannot_be_put_beside_the_model_leave_it_unverified(stor
     assert found["PROV-LIN-006"]["title"] == "Weights not compared with 2 of the registry references"
     assert found["PROV-LIN-007"]["severity"] == "low"
     assert "this model has no tokenizer" in found["PROV-LIN-007"]["message"]
+    assert "gemma-3-270m (the reference fingerprint has no behavioural results)" in found["PROV-LIN-007"]["message"]
     assert "stories260K" not in found["PROV-LIN-007"]["message"]  # its id-mode canaries did run
     assert body["lineage"]["meta_lineage"] == "independent"  # nothing about Meta was left open
 
