@@ -17,8 +17,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from provenance.errors import UnsupportedError
-from provenance.evidence.behaviour.probes import ProbeResults, without_path
+from provenance.errors import UnsupportedError, without_path
+from provenance.evidence.behaviour.probes import ProbeResults
 from provenance.evidence.behaviour.score import compare_behaviour
 from tests.behaviour_runs import SMOL_FP, STORIES_FP, live, reference
 from tests.zoo import ENTRIES

@@ -15,9 +15,22 @@ How the lineage verdict is reached (documented rules, in order):
    points at a Meta release whose weight fingerprint is not installed. Never concluded as derived: architecture and
    tokenizer are copied by independent models (TinyLlama, Yi). The finding names the command that
    settles it.
-4. ``independent``: nothing above. With no weak pointer to a Meta release and no weight match, the
+4. ``unverified``: the weights could not be compared with some registry reference (a tensor type
+   we refuse, no shared tokens to align differing widths, too few anchors to align equal ones, a
+   fingerprint without a weight sketch): the lineage against it is unknown, and missing evidence is
+   never evidence of independence. Finding PROV-LIN-006 says what was not checked and why (high
+   when no reference was compared, medium otherwise).
+5. ``independent``: nothing above. With no weak pointer to a Meta release and no weight match, the
    model is independent of every Meta release the tool knows; with a Meta fingerprint installed and
    a weight verdict ``independent``, it is independent of that release by weight evidence.
+
+Behaviour that could not be measured against a reference (no forward pass for the architecture, a
+model without a tokenizer against text canaries, a fingerprint without canary results) leaves the
+weight verdict standing but is listed in the low finding PROV-LIN-007: imitation of that reference
+is not ruled out. Models that legitimately ship no tokenizer (llama2.c's stories family) therefore
+carry PROV-LIN-007 against every text-probed reference and, where the widths differ too, PROV-LIN-006
+(medium) against those references: such a model is ``derived`` when its weights match a reference,
+and otherwise ``unverified``, never ``independent`` of references it could not be put beside.
 """
 
 from __future__ import annotations
@@ -31,7 +44,7 @@ from provenance.checkpoint.base import Checkpoint
 from provenance.checkpoint.metadata import MODEL_CARD, license_files, notice_files
 from provenance.compare import behaviour_summary
 from provenance.describe import describe_checkpoint
-from provenance.domain import Progress, Verdict
+from provenance.domain import EvidenceKind, Progress, Verdict
 from provenance.errors import ProvenanceError
 from provenance.evidence import Evidence
 from provenance.evidence.architecture import architecture_evidence
@@ -48,7 +61,7 @@ from provenance.fingerprint.format import Fingerprint
 from provenance.fingerprint.registry import list_entries
 from provenance.knowledge.license_text import notice_license, recognise_file
 from provenance.knowledge.releases import Knowledge, load_knowledge, resolve_release
-from provenance.knowledge.rules import Anchor, Finding, RiskInput, assess
+from provenance.knowledge.rules import Anchor, Finding, Gap, RiskInput, assess
 
 
 @dataclass
@@ -59,8 +72,19 @@ class ReferenceCheck:
     family: str | None
     license: str | None
     origin: str
-    weights: CompareResult | None
-    behaviour: BehaviourResult | None
+    weights: CompareResult | None  # None: the fingerprint holds no weight sketch
+    behaviour: BehaviourResult | None  # None: behaviour not asked for
+
+    def weights_gap(self) -> str | None:
+        """Why the weights were not compared with this reference (None when they were)."""
+        if self.weights is None:
+            return "the reference fingerprint holds no weight sketch"
+        return self.weights.reason if self.weights.verdict == Verdict.UNVERIFIED else None
+
+    def behaviour_gap(self) -> str | None:
+        """Why behaviour, asked for, was not compared with this reference (None when it was)."""
+        b = self.behaviour
+        return b.reason if b is not None and b.score is None else None
 
     def to_dict(self) -> dict[str, Any]:
         w = self.weights
@@ -69,8 +93,9 @@ class ReferenceCheck:
             "family": self.family,
             "license": self.license,
             "origin": self.origin,
-            "verdict": w.verdict if w else None,
-            "score": round(w.score, 6) if w else None,
+            "verdict": w.verdict if w else Verdict.UNVERIFIED,
+            "reason": self.weights_gap(),
+            "score": round(w.score, 6) if w and w.score is not None else None,
             "p_value": None if w is None or w.p_value is None else float(f"{w.p_value:.6g}"),
             "layers": [m.to_dict() for m in w.layers] if w else [],
             "alignment": w.alignment if w else None,
@@ -157,11 +182,16 @@ def audit(
 
     refs = _check_references(ckpt, registry_dir, behaviour, progress, device, notes)
     derived = sorted((r for r in refs if r.weights and r.weights.verdict == Verdict.DERIVED),
-                     key=lambda r: (-r.weights.score, r.name))  # type: ignore[union-attr]
+                     key=lambda r: (-(r.weights.score or 0.0), r.name))  # type: ignore[union-attr]
     imitated = sorted((r for r in refs if r.behaviour and r.behaviour.verdict == Verdict.IMITATES),
                       key=lambda r: (-(r.behaviour.z or 0.0), r.name))  # type: ignore[union-attr]
     pointers = _meta_pointers(weak, kn)
-    installed = {_meta_release_of(r, kn) for r in refs if r.weights is not None} - {None}
+    gaps = _gaps(refs, kn)
+    unchecked = [g for g in gaps if g.kind == EvidenceKind.WEIGHTS]
+    # a Meta fingerprint counts as installed only where the weights were compared with it
+    installed = {_meta_release_of(r, kn) for r in refs if r.weights_gap() is None} - {None}
+    if not behaviour:
+        notes.append("behaviour not measured (--no-behaviour): imitation (a distilled student) is not checked")
 
     strong: list[Evidence] = []
     for r in refs:
@@ -183,7 +213,9 @@ def audit(
         best = imitated[0]
         verdict, base, family = Verdict.IMITATES, best.name, best.family
         p, score = best.behaviour.p_value, best.behaviour.score  # type: ignore[union-attr]
-        summary = f"behaviour imitates {best.name}; weights independent of every registry reference"
+        summary = f"behaviour imitates {best.name}; weights " + (
+            "independent of every registry reference" if not unchecked else
+            f"not derived from any reference compared, not compared with {_names(unchecked)}")
     elif ckpt.adapter is not None:
         # deltas alone carry no lineage of their own: that of the base they are applied to governs
         verdict, base = Verdict.UNVERIFIED, ckpt.adapter.base_model
@@ -194,19 +226,36 @@ def audit(
         verdict = Verdict.UNVERIFIED
         release_id = sorted(pointers - installed)[0]
         rel = kn.release(release_id)
-        summary = (f"weak evidence points at {rel.name} but no weight fingerprint of it is installed; "
-                   "weights unverified")
+        installed_gap = any(g.release == release_id for g in unchecked)
+        summary = (f"weak evidence points at {rel.name} but " + (
+            "its weights could not be compared" if installed_gap else "no weight fingerprint of it is installed")
+            + "; weights unverified")
+    elif not refs:
+        verdict = Verdict.UNVERIFIED
+        summary = "the registry holds no reference fingerprint: the weights were compared with nothing"
+    elif unchecked:
+        verdict = Verdict.UNVERIFIED
+        compared = len(refs) - len(unchecked)
+        summary = (f"weights not compared with {_names(unchecked)} ({unchecked[0].reason})"
+                   + (f"; independent of the {compared} other registry references" if compared else "")
+                   + ": lineage unverified")
     else:
         verdict = Verdict.INDEPENDENT
         summary = ("independent of every registry reference"
                    + (" and of every Meta release (no architecture, tokenizer or declared-base match)"
                       if not pointers else " (weights checked against the installed Meta fingerprints)"))
 
+    # relative to Meta's releases: unverified when the open question concerns one of them, such as an
+    # installed Meta fingerprint the weights could not be compared with
+    meta_gaps = sorted(g.release for g in unchecked if g.release)
     meta_lineage = (Verdict.DERIVED if verdict == Verdict.DERIVED and release_id else
-                    Verdict.UNVERIFIED if verdict == Verdict.UNVERIFIED else Verdict.INDEPENDENT)
+                    Verdict.UNVERIFIED if (verdict == Verdict.UNVERIFIED and (release_id or ckpt.adapter is not None))
+                    or meta_gaps else Verdict.INDEPENDENT)
+    risk_release = release_id or (meta_gaps[0] if meta_lineage == Verdict.UNVERIFIED and meta_gaps else None)
     reference = derived[0] if verdict == Verdict.DERIVED and release_id is None else None  # a non-Meta reference
-    risk_in = _risk_input(ckpt, kn, meta_lineage, release_id, family if verdict == Verdict.DERIVED else None,
+    risk_in = _risk_input(ckpt, kn, meta_lineage, risk_release, family if verdict == Verdict.DERIVED else None,
                           weak, pointers, [e.name for e in strong], reference, integrity)
+    risk_in.gaps, risk_in.compared, risk_in.registry_size = tuple(gaps), len(refs) - len(unchecked), len(refs)
     report = assess(risk_in, kn)
     return AuditResult(
         model=info,
@@ -229,6 +278,21 @@ def audit(
     )
 
 
+def _gaps(refs: list[ReferenceCheck], kn: Knowledge) -> list[Gap]:
+    """Evidence that could not be computed against each reference (weights first, in registry order)."""
+    out = []
+    for kind in (EvidenceKind.WEIGHTS, EvidenceKind.BEHAVIOUR):
+        for r in refs:
+            reason = r.weights_gap() if kind == EvidenceKind.WEIGHTS else r.behaviour_gap()
+            if reason is not None:
+                out.append(Gap(r.name, kind, reason, _meta_release_of(r, kn)))
+    return out
+
+
+def _names(gaps: list[Gap]) -> str:
+    return ", ".join(g.reference for g in gaps)
+
+
 def _fmt_p(p: float | None) -> str:
     return "n/a" if p is None else f"{p:.2g}"
 
@@ -245,21 +309,21 @@ def _check_references(
 ) -> list[ReferenceCheck]:
     entries = list_entries(registry_dir)
     sketches: dict[int, WeightSketch] = {}
-    probes: list[tuple[str, ProbeResults]] = []  # references with canary results, for one behaviour pass
+    probes: list[tuple[str, ProbeResults | None]] = []  # canary results (None: none stored), for one behaviour pass
     for i, entry in enumerate(entries):
         if progress:
             progress(f"loading {entry.name}", i, len(entries))
         fp = Fingerprint.load(entry.path)
         if fp.weights is not None:
             sketches[i] = fp.weights
-        if fp.behaviour is not None:
-            probes.append((entry.name, fp.behaviour))
+        probes.append((entry.name, fp.behaviour))
     # one pass over the candidate's tensors serves every reference
     results = dict(zip(sketches, compare_sketches(list(sketches.values()), ckpt, progress))) if sketches else {}
     beh: dict[str, BehaviourResult] = {}
-    if behaviour and probes and ckpt.args is not None and ckpt.args.runnable:
+    if behaviour:
+        # every reference gets a result: what cannot be measured comes back inconclusive with its reason
         beh = {r.reference: r for r in behaviour_against(ckpt, probes, progress, device)}
-    elif behaviour and probes:
+    if behaviour and probes and (ckpt.args is None or not ckpt.args.runnable):
         what = "a LoRA adapter" if ckpt.args is None else f"architecture {ckpt.args.arch!r}"
         notes.append(f"behaviour not measured: our engine has no forward pass for {what}")
     if progress:

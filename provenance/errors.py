@@ -85,3 +85,9 @@ def native(what: str, path: str | Path | None = None,
         if isinstance(e, MemoryError) or not (isinstance(e, catch) or is_native_panic(e)):
             raise
         raise FormatError(f"{what} ({type(e).__name__}: {one_line(e, 200)})", path) from None
+
+
+def without_path(e: ProvenanceError) -> str:
+    """An error's message without the path prefix (for results that must not depend on where files are)."""
+    text = str(e)
+    return text.removeprefix(f"{e.path}: ") if e.path else text

@@ -31,8 +31,12 @@ def test_smollm2_is_independent_of_meta_with_no_risk(smollm2_audit: dict) -> Non
     assert lin["p_value"] < 1e-20
     assert smollm2_audit["license"]["declared"] == "apache-2.0"
     assert smollm2_audit["license"]["concluded"] == "apache-2.0"
-    assert smollm2_audit["risk"] == "none"
-    assert all(f["severity"] == "none" for f in smollm2_audit["findings"])
+    # the one finding: gemma-3-270m's fingerprint holds no canary results (no forward pass for its
+    # architecture here), so imitation of it is not checked
+    assert smollm2_audit["risk"] == "low"
+    raised = [f for f in smollm2_audit["findings"] if f["severity"] != "none"]
+    assert [(f["id"], f["severity"]) for f in raised] == [("PROV-LIN-007", "low")]
+    assert "gemma-3-270m (the reference fingerprint has no behavioural results)" in raised[0]["message"]
     kinds = {e["kind"] for e in lin["evidence"]}
     assert kinds >= {"metadata", "architecture", "tokenizer", "weights", "behaviour"}
     # the other shipped references are rejected by weight evidence

@@ -11,7 +11,7 @@ from provenance.evidence.weights import sketch as W
 from provenance.evidence.weights.compare import CompareResult, compare
 from tests.zoo import zoo_model
 
-KEYS = ["verdict", "score", "p_value", "a", "b", "alignment", "layers", "layer_matrix", "evidence", "notes"]
+KEYS = ["verdict", "reason", "score", "p_value", "a", "b", "alignment", "layers", "layer_matrix", "evidence", "notes"]
 
 
 def test_rotated_descendant_by_path():
@@ -53,5 +53,5 @@ def test_lora_adapter_is_compared_merged_into_the_other_side():
     assert r.verdict == "derived" and r.b.format == "lora"
     assert "LoRA adapter: compared as merged into" in r.notes[0]
     two = compare(zoo_model("smol-lora"), zoo_model("smol-lora"))
-    assert two.verdict == "inconclusive" and two.p_value is None
-    assert "adapter" in two.notes[0] and "not comparable" in two.evidence[0].summary
+    assert two.verdict == "unverified" and two.p_value is None and two.score is None
+    assert "adapter" in two.notes[0] and "not compared" in two.evidence[0].summary

@@ -4,7 +4,8 @@ We parse the header ourselves rather than with ``gguf.GGUFReader``: the reader t
 (an array claiming 2^60 elements makes it loop for ever) and builds numpy views per token, taking
 ~6 s for a 150k-token vocabulary where this walk takes ~0.2 s. Tensor data stays in a read-only
 memory map; each tensor is dequantized on demand with ``gguf.quants`` (F32/F16/BF16, Q4_0..Q8_0,
-K-quants, IQ-quants: whatever that package implements). GGUF shapes are in ggml ``ne`` order (fastest first),
+K-quants, IQ-quants: whatever that package implements; Q8_1, Q8_K, Q1_0, I8..I64 and F64, which it
+cannot, by :mod:`provenance.checkpoint.ggml_types`). GGUF shapes are in ggml ``ne`` order (fastest first),
 the reverse of PyTorch's. llama-arch Q/K rows are un-permuted back to HF's rotate-half layout.
 """
 
@@ -20,10 +21,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+from gguf import GGMLQuantizationType
 from gguf.quants import dequantize
 
-from provenance.checkpoint import safety
+from provenance.checkpoint import ggml_types, safety
 from provenance.checkpoint.base import (
     EMBED,
     FINAL_NORM,
@@ -227,9 +228,9 @@ def _parse(cur: _Cursor, size: int) -> tuple[dict[str, Any], list[GGUFTensor]]:
     for name, dims, raw_type, offset in table:
         try:
             qtype = GGMLQuantizationType(raw_type)
-            block, type_size = GGML_QUANT_SIZES[qtype]
+            block, type_size = ggml_types.block_layout(qtype)
         except (ValueError, KeyError):
-            raise FormatError(f"tensor {name!r} has unknown ggml type {raw_type}", path) from None
+            raise FormatError(f"tensor {name!r} has {ggml_types.unknown_type(raw_type)}", path) from None
         if dims[0] % block:
             raise FormatError(f"tensor {name!r}: row of {dims[0]} is not a multiple of {qtype.name} blocks", path)
         if name in seen:
@@ -243,12 +244,14 @@ def _parse(cur: _Cursor, size: int) -> tuple[dict[str, Any], list[GGUFTensor]]:
 # -- loading -----------------------------------------------------------------------------------
 def _dequantize(data: np.memmap, t: GGUFTensor, path: Path) -> torch.Tensor:
     raw = data[t.start : t.start + t.n_bytes]
-    block, type_size = GGML_QUANT_SIZES[t.qtype]
+    block, type_size = ggml_types.block_layout(t.qtype)
     rows = raw.reshape(*t.shape[:-1], t.dims[0] // block * type_size)  # gguf.quants wants bytes per row
     try:
-        arr = dequantize(rows, t.qtype)
+        arr = ggml_types.dequantize(rows, t.qtype) if t.qtype in ggml_types.TYPES else dequantize(rows, t.qtype)
     except NotImplementedError:
         raise UnsupportedError(f"tensor {t.name!r}: ggml type {t.qtype.name} cannot be dequantized", path) from None
+    except ggml_types.BlockError as e:
+        raise UnsupportedError(f"tensor {t.name!r} refused: {e}", path) from None
     if np.may_share_memory(arr, data):  # F32 comes back as a view of the read-only map
         arr = arr.copy()
     return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32)).reshape(t.shape)

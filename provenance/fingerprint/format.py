@@ -48,12 +48,8 @@ import safetensors.numpy
 from provenance import __version__
 from provenance.checkpoint.base import Checkpoint
 from provenance.domain import Progress
-from provenance.errors import FormatError, UnsupportedError
-from provenance.evidence.behaviour.probes import (
-    ProbeResults,
-    run_canaries,
-    without_path,
-)
+from provenance.errors import FormatError, UnsupportedError, without_path
+from provenance.evidence.behaviour.probes import ProbeResults, run_canaries
 from provenance.evidence.weights.sketch import WeightSketch, sketch
 from provenance.fileio import Inputs, iso_time, source_date, write_output
 from provenance.modelargs import ModelArgs, RopeScaling

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from provenance.domain import Severity, Verdict
+from provenance.domain import EvidenceKind, Severity, Verdict
 from provenance.evidence.integrity import (
     EVIDENCE_NAME,
     NOT_LINEAGE,
@@ -72,6 +72,18 @@ class Finding:
                 "action": self.action}
 
 
+@dataclass(frozen=True)
+class Gap:
+    """Evidence that could not be computed against one registry reference, and why.
+
+    ``release``: the Meta release the reference stands for (a user's fingerprint of it), if any."""
+
+    reference: str
+    kind: EvidenceKind  # weights | behaviour
+    reason: str
+    release: str | None = None
+
+
 @dataclass
 class RiskInput:
     """What the rules need.
@@ -94,6 +106,9 @@ class RiskInput:
         adapter / adapter_base: the model is a lone LoRA adapter, and the base model it declares.
         integrity: the model-signing check (:mod:`provenance.evidence.integrity`), when a signature ships or
             was given; anchored at ``anchors["signature"]``. Integrity is not lineage: it never moves a verdict.
+        gaps: evidence that could not be computed against a registry reference (weights, behaviour).
+        compared: how many registry references the weights were compared with.
+        registry_size: how many references the registry holds (None: not an audit's input).
     """
 
     lineage: Verdict = Verdict.UNVERIFIED
@@ -114,6 +129,9 @@ class RiskInput:
     adapter: bool = False
     adapter_base: str | None = None
     integrity: IntegrityResult | None = None
+    gaps: tuple[Gap, ...] = ()
+    compared: int = 0
+    registry_size: int | None = None
 
 
 @dataclass(frozen=True)
@@ -210,6 +228,8 @@ def _llama1(c: _Ctx) -> list[Finding]:
 def _unverified(c: _Ctx) -> list[Finding]:
     if c.inp.lineage != Verdict.UNVERIFIED or not c.inp.release:
         return []
+    if any(g.release == c.inp.release for g in c.inp.gaps):
+        return []  # its fingerprint is installed but the weights could not be compared: LIN-006 says why
     rel = c.kn.find(c.inp.release)
     name = rel.name if rel else c.inp.release
     what = " and ".join(c.inp.weak_matches) or "metadata"
@@ -219,6 +239,54 @@ def _unverified(c: _Ctx) -> list[Finding]:
                f"Same {what} as {name}, which independent models also share; no weight fingerprint of "
                f"{name} is installed, so whether the weights descend from it is unverified.",
                c.inp.evidence, c.anchor("config"), f"Run `{cmd}` with the original weights, then audit again.")]
+
+
+def _gap_list(gaps: list[Gap]) -> str:
+    """``A, B (reason 1); C (reason 2)``: references grouped by the reason, in the order given."""
+    by_reason: dict[str, list[str]] = {}
+    for g in gaps:
+        by_reason.setdefault(g.reason, []).append(g.reference)
+    return "; ".join(f"{', '.join(refs)} ({reason})" for reason, refs in by_reason.items())
+
+
+def _weights_not_compared(c: _Ctx) -> list[Finding]:
+    """Missing weight evidence is never evidence of independence: say what was not checked.
+
+    High when nothing was compared: the lineage verdict then rests on nothing, and a file that makes
+    every comparison fail (one tensor in a type we refuse) must still fail a CI gate at the default
+    ``--fail-on high``. Medium when others were compared: whether the model descends from the
+    unchecked references (and owes their license) is open, as with PROV-LIN-001."""
+    gaps = [g for g in c.inp.gaps if g.kind == EvidenceKind.WEIGHTS]
+    if c.inp.registry_size == 0:  # an empty or misplaced registry: "independent" of nothing is no verdict
+        return [_f("LIN-006", "No registry reference to compare the weights with",
+                   "The registry holds no reference fingerprint, so the weights were compared with nothing; "
+                   "the lineage is unverified.", (), c.anchor("config"),
+                   "Check the installation's fingerprints/ folder (provenance registry list) and audit again.")]
+    if not gaps:
+        return []
+    scope = "any registry reference" if c.inp.compared == 0 else f"{len(gaps)} of the registry references"
+    return [_f("LIN-006", f"Weights not compared with {scope}",
+               f"The weights could not be compared with {_gap_list(gaps)}; the lineage against "
+               f"{'them' if len(gaps) > 1 else 'it'} is unverified (missing evidence is not evidence of independence).",
+               tuple(f"weights.layer_invariants[{g.reference}]" for g in gaps), c.anchor("config"),
+               f"Remove the cause named for {', '.join(g.reference for g in gaps)} (e.g. requantize refused tensors "
+               "to Q8_0 or F16, or fingerprint the reference with its weights) and audit again.",
+               severity=None if c.inp.compared == 0 else Severity.MEDIUM)]
+
+
+def _behaviour_not_compared(c: _Ctx) -> list[Finding]:
+    """Behaviour asked for but not measured against some references: imitation of them is open.
+
+    Low: the weight verdict stands; what is missing is only the check for a distilled student, and
+    for models that legitimately ship no tokenizer (llama2.c's stories family) text canaries can never run."""
+    gaps = [g for g in c.inp.gaps if g.kind == EvidenceKind.BEHAVIOUR]
+    if not gaps:
+        return []
+    return [_f("LIN-007", "Behaviour not compared with some references",
+               f"Behaviour could not be compared with {_gap_list(gaps)}; whether the model imitates "
+               f"{'them' if len(gaps) > 1 else 'it'} (a distilled student) is not checked.",
+               tuple(f"behaviour.agreement[{g.reference}]" for g in gaps), c.anchor("config"),
+               "Audit the model in a form our engine can run, with its tokenizer, to measure behaviour.")]
 
 
 def _undeclared(c: _Ctx) -> list[Finding]:
@@ -360,7 +428,8 @@ def _declared_only(c: _Ctx) -> list[Finding]:
         out.append(_f("LIC-013", "License file and declared license disagree",
                       f"The model declares {d.name}; its license file reads as {', '.join(sorted(files))}.",
                       (METADATA_EVIDENCE,), c.anchor("license"), "Make the declaration match the file."))
-    elif inp.lineage == Verdict.INDEPENDENT and d.permissive and not c.declared:
+    elif inp.lineage == Verdict.INDEPENDENT and d.permissive and not c.declared and not any(
+            g.kind == EvidenceKind.WEIGHTS for g in inp.gaps):
         out.append(_f("OK-001", "Independent weights, accurate permissive license",
                       f"The weights are independent of every reference checked and the declared {d.name} "
                       "is consistent with what ships.", inp.evidence, c.anchor("license")))
@@ -456,6 +525,13 @@ RULES: tuple[Rule, ...] = (
          _declared_but_independent),
     Rule("PROV-LIN-005", "LoraAdapterAlone", Severity.MEDIUM,
          "a lone LoRA adapter: its base model's lineage and license govern and must be audited", _adapter),
+    Rule("PROV-LIN-006", "WeightsNotCompared", Severity.HIGH,
+         "the weights could not be compared with a registry reference (a refused tensor, widths with no shared "
+         "tokens, a fingerprint without a weight sketch): the lineage against it is unverified; high when no "
+         "reference was compared, medium otherwise", _weights_not_compared),
+    Rule("PROV-LIN-007", "BehaviourNotCompared", Severity.LOW,
+         "behaviour could not be compared with a registry reference (no forward pass, no tokenizer for its text "
+         "canaries, no canary results in its fingerprint): imitation of it is not ruled out", _behaviour_not_compared),
     Rule("PROV-LIC-003", "DeclaredLicenseConflict", Severity.HIGH,
          "the declared license is not Meta's although a Meta license governs (e.g. apache-2.0 on a Llama 2 "
          "fine-tune)", _declared_license),

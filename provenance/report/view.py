@@ -32,7 +32,8 @@ _HEADLINE = {Verdict.DERIVED: "Derived from {base}", Verdict.INDEPENDENT: "Indep
              Verdict.UNVERIFIED: "Lineage unverified", Verdict.INCONCLUSIVE: "Inconclusive",
              Verdict.IMITATES: "Imitates {base}"}
 _COMPARE_HEADLINE = {Verdict.DERIVED: "Derived: one model descends from the other",
-                     Verdict.INDEPENDENT: "Independent: no shared weights lineage", Verdict.INCONCLUSIVE: "Inconclusive"}
+                     Verdict.INDEPENDENT: "Independent: no shared weights lineage", Verdict.INCONCLUSIVE: "Inconclusive",
+                     Verdict.UNVERIFIED: "Unverified: the weights could not be compared"}
 
 
 def clean(value: object, limit: int | None = None) -> str:

@@ -38,7 +38,8 @@ def hostile_audit(hostile_folder: Path) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def independent_audit(stories: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    """A freshly initialised model of stories260K's shape: independent of every reference."""
+    """A freshly initialised model of stories260K's shape: independent of every reference it can be
+    compared with, unverified against those it cannot (no tokenizer, other widths)."""
     folder = bodies.random_model(stories, tmp_path_factory.mktemp("random") / "model")
     return bodies.audit_body(folder, behaviour=False)
 

@@ -210,7 +210,8 @@ def test_cyclonedx_pedigree(hostile_audit: dict[str, Any], compare_same_depth: d
     ancestor = derived["pedigree"]["ancestors"][0]
     assert ancestor["name"] == hostile_audit["lineage"]["base"]
     assert ancestor["evidence"]["identity"][0]["confidence"] == hostile_audit["lineage"]["score"]
-    assert independent_audit["lineage"]["verdict"] == "independent"
+    # independent of SmolLM2 and stories260K, but tokenizer-less: gemma and Qwen cannot be compared (PROV-LIN-006)
+    assert independent_audit["lineage"]["verdict"] == "unverified"
     assert "pedigree" not in cyclonedx.to_data(_report(independent_audit))["metadata"]["component"]
     comp = cyclonedx.to_data(_report(compare_same_depth))
     assert compare_same_depth["verdict"] == "derived"

@@ -7,13 +7,8 @@ import torch
 from provenance.checkpoint.base import Checkpoint
 from provenance.domain import Progress
 from provenance.engine.model import Transformer
-from provenance.errors import UnsupportedError
-from provenance.evidence.behaviour.probes import (
-    ProbeResults,
-    candidate_results,
-    engine,
-    without_path,
-)
+from provenance.errors import UnsupportedError, without_path
+from provenance.evidence.behaviour.probes import ProbeResults, candidate_results, engine
 from provenance.evidence.behaviour.score import (
     BehaviourResult,
     compare_behaviour,

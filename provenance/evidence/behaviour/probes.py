@@ -20,7 +20,7 @@ from provenance.checkpoint.base import Checkpoint
 from provenance.domain import Progress
 from provenance.engine.device import probe_dtype, resolve_device
 from provenance.engine.model import Transformer
-from provenance.errors import ProvenanceError, UnsupportedError
+from provenance.errors import UnsupportedError
 from provenance.evidence.behaviour.canaries import (
     CanarySet,
     Probe,
@@ -266,9 +266,3 @@ def candidate_results(
     if ckpt.tokenizer is None:
         raise UnsupportedError("the reference was probed with text; this model has no tokenizer", ckpt.path)
     return run_canaries(ckpt, cs, progress=progress, device=device, model=model)
-
-
-def without_path(e: ProvenanceError) -> str:
-    """An error's message without the path prefix (for results that must not depend on where files are)."""
-    text = str(e)
-    return text.removeprefix(f"{e.path}: ") if e.path else text

@@ -16,8 +16,13 @@ from typing import Any
 from provenance.checkpoint import merge_lora, open_checkpoint
 from provenance.checkpoint.base import EMBED, Checkpoint
 from provenance.domain import Verdict
-from provenance.errors import FormatError, UnsupportedError
-from provenance.evidence import Evidence, Strength
+from provenance.errors import (
+    FormatError,
+    ProvenanceError,
+    UnsupportedError,
+    without_path,
+)
+from provenance.evidence import Evidence
 from provenance.evidence.weights.sketch import (
     LayerMatch,
     Progress,
@@ -25,6 +30,7 @@ from provenance.evidence.weights.sketch import (
     WeightSketch,
     compare_checkpoints,
     compare_to_sketches,
+    not_compared_evidence,
 )
 
 
@@ -66,15 +72,16 @@ class CompareResult:
 
     ``score`` is in [0, 1] (higher = more related); ``p_value`` is the chance an independent pair
     scores this high under the calibrated null (``None`` when no comparison was possible);
-    ``layers`` lists each layer's best partner (A layer -> B layer); ``layer_matrix`` holds the
+    ``unverified`` means the weights could not be compared (``reason`` says why; ``score`` is then
+    None): never evidence of independence. ``layers`` lists each layer's best partner (A layer -> B layer); ``layer_matrix`` holds the
     similarity of every A layer with every B layer (the heatmap of the HTML report; ``None`` when no
     comparison was possible); ``alignment`` says which residual map was recovered and how well it
     fits held-out tokens.
     """
 
-    verdict: Verdict  # derived | independent | inconclusive
+    verdict: Verdict  # derived | independent | inconclusive | unverified (weights not compared: ``reason``)
     p_value: float | None
-    score: float
+    score: float | None
     layers: list[LayerMatch]
     alignment: dict[str, Any]
     evidence: list[Evidence]
@@ -82,12 +89,14 @@ class CompareResult:
     b: ModelInfo
     notes: list[str] = field(default_factory=list)
     layer_matrix: list[list[float]] | None = None
+    reason: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able dict with a stable key order (same inputs, same bytes)."""
         return {
             "verdict": self.verdict,
-            "score": round(self.score, 6),
+            "reason": self.reason,
+            "score": None if self.score is None else round(self.score, 6),
             "p_value": None if self.p_value is None else float(f"{self.p_value:.6g}"),
             "a": self.a.to_dict(),
             "b": self.b.to_dict(),
@@ -104,14 +113,15 @@ def _from_weights(r: WeightResult, a: ModelInfo, b: ModelInfo) -> CompareResult:
     if r.alignment is not None:
         align.update(r.alignment.to_dict())
     matrix = [[round(float(v), 6) for v in row] for row in r.similarity] if r.layers else None
-    return CompareResult(r.verdict, r.p_value, min(max(r.score, 0.0), 1.0), r.layers, align, r.evidence, a, b,
-                         r.notes, matrix)
+    score = None if r.score is None else min(max(r.score, 0.0), 1.0)
+    return CompareResult(r.verdict, r.p_value, score, r.layers, align, r.evidence, a, b, r.notes, matrix, r.reason)
 
 
-def _not_comparable(reason: str, a: ModelInfo, b: ModelInfo) -> CompareResult:
-    ev = Evidence("weights.layer_invariants", "weights", Strength.STRONG, None, None,
-                  f"weights not comparable: {reason}")
-    return CompareResult(Verdict.INCONCLUSIVE, None, 0.0, [], {"basis": "none"}, [ev], a, b, [reason])
+def _not_comparable(error: ProvenanceError, a: ModelInfo, b: ModelInfo) -> CompareResult:
+    """Weights that could not be compared: ``unverified`` with the reason (never ``independent``)."""
+    reason = without_path(error)
+    return CompareResult(Verdict.UNVERIFIED, None, None, [], {"basis": "none"}, [not_compared_evidence(reason)],
+                         a, b, [f"weights not compared: {reason}"], reason=reason)
 
 
 def compare(a: str | Path | Checkpoint | WeightSketch, b: str | Path | Checkpoint,
@@ -119,9 +129,9 @@ def compare(a: str | Path | Checkpoint | WeightSketch, b: str | Path | Checkpoin
     """Compare reference ``a`` (checkpoint, path or weight sketch) with candidate ``b``.
 
     Raises FormatError for unreadable files. A LoRA adapter on one side is merged into the model on
-    the other (an adapter that does not fit it gives ``inconclusive``); weights that cannot be
-    compared (two adapters, an architecture without LLaMA-style layer tensors) give an
-    ``inconclusive`` result that says why.
+    the other (an adapter that does not fit it gives ``unverified``); weights that cannot be
+    compared (two adapters, an architecture without LLaMA-style layer tensors, a tensor type we
+    refuse) give an ``unverified`` result that says why, never ``independent``.
     """
     cb = b if isinstance(b, Checkpoint) else open_checkpoint(b)
     if isinstance(a, WeightSketch):
@@ -141,7 +151,7 @@ def compare(a: str | Path | Checkpoint | WeightSketch, b: str | Path | Checkpoin
     except (UnsupportedError, FormatError) as e:
         if not notes and isinstance(e, FormatError):
             raise
-        return _not_comparable(str(e), info_a, info_b)
+        return _not_comparable(e, info_a, info_b)
     result.notes[:0] = notes
     return result
 
@@ -152,5 +162,5 @@ def compare_sketches(refs: list[WeightSketch], b: Checkpoint, progress: Progress
     try:
         results = compare_to_sketches(b, refs, progress)
     except UnsupportedError as e:
-        return [_not_comparable(str(e), ModelInfo.of_sketch(r), info_b) for r in refs]
+        return [_not_comparable(e, ModelInfo.of_sketch(r), info_b) for r in refs]
     return [_from_weights(r, ModelInfo.of_sketch(ref), info_b) for r, ref in zip(results, refs)]

@@ -252,10 +252,13 @@ class LayerMatch:
 
 @dataclass
 class WeightResult:
-    """Outcome of a weight comparison: verdict, score ``T``, p-value under the calibrated null."""
+    """Outcome of a weight comparison: verdict, score ``T``, p-value under the calibrated null.
 
-    verdict: Verdict  # derived | independent | inconclusive
-    score: float
+    ``unverified``: the weights could not be compared (``reason`` says why; ``score`` is None unless
+    a partial comparison measured one): missing evidence, never evidence of independence."""
+
+    verdict: Verdict  # derived | independent | inconclusive | unverified
+    score: float | None
     p_value: float | None
     basis: str  # which residual map the layers were compared through: procrustes | identity | none
     alignment: al.Alignment | None
@@ -264,6 +267,13 @@ class WeightResult:
     evidence: list[Evidence]
     notes: list[str]
     neurons: list[NeuronLayer] = field(default_factory=list)
+    reason: str | None = None
+
+
+def not_compared_evidence(reason: str) -> Evidence:
+    """The layer evidence of a comparison that could not be made (supports nothing)."""
+    return Evidence("weights.layer_invariants", "weights", Strength.STRONG, None, None,
+                    f"weights not compared: {reason}", {"reason": reason})
 
 
 def _r(x: float) -> float:
@@ -349,6 +359,7 @@ class _Plan:
     alignment: al.Alignment | None
     raw_cos: float | None
     bases: list[tuple[str, torch.Tensor]]  # (basis name, probe [D_cand, k] in the candidate's basis)
+    dim: int  # the candidate's width
 
 
 def _plan(cand: Checkpoint, ref: WeightSketch, embed: np.ndarray, caveats: list[str]) -> _Plan:
@@ -366,7 +377,7 @@ def _plan(cand: Checkpoint, ref: WeightSketch, embed: np.ndarray, caveats: list[
         bases.append(("identity", probe))  # e.g. a swapped tokenizer over unrotated weights
     if not bases:
         notes.append("widths differ and no shared tokens: layers cannot be put in one basis")
-    return _Plan(ref, notes, alignment, raw_cos, bases)
+    return _Plan(ref, notes, alignment, raw_cos, bases, args.dim)
 
 
 def compare_to_sketches(cand: Checkpoint, refs: list[WeightSketch], progress: Progress | None = None) -> list[WeightResult]:
@@ -389,10 +400,9 @@ def _score_plan(plan: _Plan, maps: list[torch.Tensor], n_layers: int) -> WeightR
     """The weight result for one reference from the candidate's layer maps through its bases."""
     ref, notes = plan.ref, plan.notes
     if not plan.bases:
-        ev = Evidence("weights.layer_invariants", "weights", Strength.STRONG, None, None,
-                      "weights not comparable: no shared tokens to align differing widths", {})
-        return WeightResult(Verdict.INCONCLUSIVE, 0.0, None, "none", None, [], np.zeros((ref.n_layers, n_layers)),
-                            [ev], notes)
+        why = f"widths differ ({ref.dim} vs {plan.dim}) and fewer than {cal.MIN_ANCHORS} shared anchor tokens to align them"
+        return WeightResult(Verdict.UNVERIFIED, None, None, "none", None, [], np.zeros((ref.n_layers, n_layers)),
+                            [not_compared_evidence(why)], notes, reason=why)
     ref_maps = inv.centre_layers(torch.from_numpy(ref.invariants.astype(np.float64)))
     sims = [inv.similarity(ref_maps, inv.centre_layers(m)).numpy() for m in maps]
     scores = [_statistic(s.mean(-1)) for s in sims]
@@ -400,6 +410,11 @@ def _score_plan(plan: _Plan, maps: list[torch.Tensor], n_layers: int) -> WeightR
     basis, s_kinds, score = plan.bases[best][0], sims[best], scores[best]
     p = p_value(score)
     verdict = verdict_for(score, p)
+    reason: str | None = None
+    if plan.alignment is None and verdict != Verdict.DERIVED:
+        # through the identity map alone only an unrotated descendant shows: a low score proves nothing
+        verdict, reason = Verdict.UNVERIFIED, (f"fewer than {cal.MIN_ANCHORS} shared anchor tokens: residual bases "
+                                               "not aligned, so only an unrotated descendant could have been detected")
     layers = _layer_matches(s_kinds)
     evidence: list[Evidence] = []
     if plan.alignment is not None:
@@ -409,8 +424,9 @@ def _score_plan(plan: _Plan, maps: list[torch.Tensor], n_layers: int) -> WeightR
             "weights.embedding_cosine", "weights", Strength.STRONG, _r(plan.raw_cos), None,
             f"unaligned cosine of shared-token embeddings {plan.raw_cos:.3f} (a first look: any permutation breaks it)",
         ))
-    evidence.append(_layer_evidence(verdict, score, p, basis, layers, s_kinds, scores))
-    return WeightResult(verdict, score, p, basis, plan.alignment, layers, s_kinds.mean(-1), evidence, notes)
+    evidence.append(_layer_evidence(verdict, score, p, basis, layers, s_kinds, scores, reason))
+    return WeightResult(verdict, score, p, basis, plan.alignment, layers, s_kinds.mean(-1), evidence, notes,
+                        reason=reason)
 
 
 def _alignment_evidence(a: al.Alignment) -> Evidence:
@@ -423,15 +439,16 @@ def _alignment_evidence(a: al.Alignment) -> Evidence:
 
 
 def _layer_evidence(verdict: Verdict, score: float, p: float, basis: str, layers: list[LayerMatch],
-                    s_kinds: np.ndarray, scores: list[float]) -> Evidence:
+                    s_kinds: np.ndarray, scores: list[float], reason: str | None) -> Evidence:
     matched = sorted({m.a for m in layers if m.matched}), sorted({m.b for m in layers if m.matched})
     la, lb = s_kinds.shape[:2]
     kinds = {k: _r(np.median(s_kinds[..., n].max(axis=1))) for n, k in enumerate(inv.KINDS)}
     summary = (f"per-layer invariants: score {score:.3f} (p = {p:.2g} for independent models); "
-               f"{len(matched[0])}/{la} reference and {len(matched[1])}/{lb} candidate layers matched")
+               f"{len(matched[0])}/{la} reference and {len(matched[1])}/{lb} candidate layers matched"
+               + (f"; unverified: {reason}" if reason else ""))
     return Evidence(
         "weights.layer_invariants", "weights", Strength.STRONG, _r(score),
-        None if verdict == Verdict.INCONCLUSIVE else verdict, summary,
+        verdict if verdict in (Verdict.DERIVED, Verdict.INDEPENDENT) else None, summary,
         {"p_value": float(f"{p:.6g}"), "basis": basis, "scores_by_basis": [_r(x) for x in scores],
          "kinds": kinds, "matched_a": len(matched[0]), "matched_b": len(matched[1])},
     )
