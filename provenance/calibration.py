@@ -128,3 +128,10 @@ LICENSE_MIXED_VERSION = 0.2
 #: float32 needs 28 GB. Measured: bf16 vs fp32 top-1 agreement 0.96-0.98 on SmolLM2 (313 tokens), so
 #: verdicts hold; float32 is kept where it is affordable.
 HALF_PRECISION_FROM_PARAMS = 2_000_000_000
+
+# -- relations inside a scanned registry (provenance.scan.relations) ---------------------------------
+#: Pre-filter: a pair is tested only when the cosine of its frame-token correlation signatures reaches
+#: this (placeholder, measured below).
+RELATION_PREFILTER_MIN = 0.5
+#: Margin link: token-frame score T at least this (placeholder, measured below).
+RELATION_MARGIN_MIN_SCORE = 0.35
