@@ -15,7 +15,9 @@ unrelated value of each: the measurements behind the ``RELATION_*`` constants of
 ``cost`` makes registries of N tiny generated models (width 64, 4 layers, 512-token vocabulary;
 families of 1-5: a random base plus fine-tune-like noisy copies, rotated and permuted copies), then
 times ``find_relations`` and counts the pair tests it ran, against the N(N-1)/2 pairs, and fits the
-growth exponent (time ∝ N^k) between the smallest and largest N.
+growth exponent (time ∝ N^k) between the smallest and largest N. ``--lookalike`` gives every model's
+token rows a shared structure (as models trained on one corpus have), so the pre-filter lets unrelated
+pairs through and the search pays one test per family: the worst case of the 1-vs-K pruning.
 """
 
 from __future__ import annotations
@@ -80,9 +82,14 @@ ARGS = ModelArgs(arch="llama", dim=64, n_layers=4, n_heads=4, n_kv_heads=4, voca
                  head_dim=16, tie_embeddings=True)
 
 
-def _random_state(gen: torch.Generator) -> dict[str, torch.Tensor]:
+def _random_state(gen: torch.Generator, common: torch.Tensor | None) -> dict[str, torch.Tensor]:
+    """A random model; with ``common`` (tokens' shared structure [V, V] mixing), its token rows are
+    correlated the way models trained on one corpus are, which the pre-filter cannot tell apart."""
     d, f, v = ARGS.dim, ARGS.hidden_dim, ARGS.vocab_size
-    state = {"model.embed_tokens.weight": torch.randn(v, d, generator=gen), "model.norm.weight": torch.ones(d)}
+    embed = torch.randn(v, d, generator=gen)
+    if common is not None:
+        embed = common @ embed
+    state = {"model.embed_tokens.weight": embed, "model.norm.weight": torch.ones(d)}
     for i in range(ARGS.n_layers):
         p = f"model.layers.{i}."
         for name, shape in (("self_attn.q_proj", (d, d)), ("self_attn.k_proj", (d, d)), ("self_attn.v_proj", (d, d)),
@@ -111,14 +118,17 @@ def _variant(state: dict[str, torch.Tensor], kind: int, gen: torch.Generator) ->
     return out
 
 
-def registry(n: int, seed: int = 0) -> list[tuple[str, Fingerprint]]:
+def registry(n: int, lookalike: bool, seed: int = 0) -> list[tuple[str, Fingerprint]]:
     """``n`` weight-only fingerprints in families of 1-5 models (deterministic)."""
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
+    v = ARGS.vocab_size
+    common = torch.eye(v) + 2 * torch.randn(v, 8, generator=gen) @ torch.randn(8, v, generator=gen) / v ** 0.5 \
+        if lookalike else None
     items: list[tuple[str, Fingerprint]] = []
     fam = 0
     while len(items) < n:
-        base = _random_state(gen)
+        base = _random_state(gen, common)
         size = min(int(rng.integers(1, 6)), n - len(items))
         for k in range(size):
             state = base if k == 0 else _variant(base, int(rng.integers(0, 3)), gen)
@@ -129,11 +139,11 @@ def registry(n: int, seed: int = 0) -> list[tuple[str, Fingerprint]]:
     return items
 
 
-def cost(sizes: list[int]) -> None:
+def cost(sizes: list[int], lookalike: bool) -> None:
     torch.set_num_threads(1)
     times = []
     for n in sizes:
-        items = registry(n)
+        items = registry(n, lookalike)
         start = time.perf_counter()
         rel = find_relations(items)
         took = time.perf_counter() - start
@@ -154,11 +164,12 @@ def main() -> None:
     s.add_argument("names", nargs="*", default=DEFAULT)
     c = sub.add_parser("cost")
     c.add_argument("sizes", nargs="*", type=int, default=[10, 50, 200])
+    c.add_argument("--lookalike", action="store_true", help="unrelated models the pre-filter cannot tell apart")
     a = ap.parse_args()
     if a.what == "separation":
         separation(a.names)
     else:
-        cost(a.sizes)
+        cost(a.sizes, a.lookalike)
 
 
 if __name__ == "__main__":

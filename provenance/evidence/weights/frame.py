@@ -116,6 +116,8 @@ def build(keys: list[bytes], rows: np.ndarray, forms: torch.Tensor) -> TokenFram
 
 def shared(a: TokenFrame, b: TokenFrame) -> tuple[np.ndarray, np.ndarray]:
     """Indices into ``a`` and ``b`` of the frame tokens both hold (in ``a``'s order)."""
+    if a.keys == b.keys:  # one tokenizer: the common case
+        return np.arange(len(a.keys)), np.arange(len(b.keys))
     where = {key: i for i, key in enumerate(b.keys)}
     pairs = [(i, where[key]) for i, key in enumerate(a.keys) if key in where]
     return np.array([p[0] for p in pairs], dtype=np.int64), np.array([p[1] for p in pairs], dtype=np.int64)

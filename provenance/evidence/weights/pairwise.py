@@ -27,7 +27,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from provenance import calibration as cal
 from provenance.evidence.weights import frame as fr
@@ -56,7 +55,7 @@ class View:
         self.sketch = sketch
         self.frame = sketch.frame
         self._cols: np.ndarray | None = None
-        self._maps: torch.Tensor | None = None
+        self._maps: np.ndarray | None = None
         self._index: dict[bool, dict[bytes | int, int]] = {}
 
     def index(self, by_string: bool) -> dict[bytes | int, int]:
@@ -79,14 +78,17 @@ class View:
             self._cols = x
         return x
 
-    def frame_maps(self, sel: np.ndarray) -> torch.Tensor:
-        """:func:`frame.maps` on frame tokens ``sel`` (cached for the full token set)."""
+    def frame_maps(self, sel: np.ndarray) -> np.ndarray:
+        """:func:`frame.maps` on frame tokens ``sel`` as [4, L, S*S] rows (cached for the full token set)."""
         assert self.frame is not None
-        if len(sel) == len(self.frame.keys) and np.array_equal(sel, np.arange(len(sel))):
-            if self._maps is None:
-                self._maps = fr.maps(self.frame, sel)
+        full = len(sel) == len(self.frame.keys) and np.array_equal(sel, np.arange(len(sel)))
+        if full and self._maps is not None:
             return self._maps
-        return fr.maps(self.frame, sel)
+        m = fr.maps(self.frame, sel)
+        rows = m.permute(1, 0, 2, 3).reshape(m.shape[1], m.shape[0], -1).numpy()
+        if full:
+            self._maps = rows
+        return rows
 
 
 def shared_anchors(a: View, b: View) -> tuple[np.ndarray, np.ndarray] | None:
@@ -136,7 +138,8 @@ def frame_score(a: View, b: View) -> float | None:
     ia, ib = fr.shared(a.frame, b.frame)
     if len(ia) < fr.MIN_SHARED:
         return None
-    sim = inv.similarity(a.frame_maps(ia), b.frame_maps(ib)).mean(-1).numpy()
+    # the cosines of invariants.similarity, as one batched product per kind
+    sim = np.clip(a.frame_maps(ia) @ b.frame_maps(ib).transpose(0, 2, 1), -1.0, 1.0).mean(0)
     return _statistic(sim)
 
 
