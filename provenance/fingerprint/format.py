@@ -109,7 +109,7 @@ class Fingerprint:
     args: ModelArgs | None = None
     declared: dict[str, Any] = field(default_factory=dict)
     tokenizer: TokenizerInfo | None = None
-    weights: Any = None  # provenance.evidence.weights.WeightSketch
+    weights: Any = None  # provenance.evidence.weights.sketch.WeightSketch
     behaviour: ProbeResults | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -354,10 +354,10 @@ def _tokenizer_info(ckpt: Checkpoint) -> TokenizerInfo | None:
 
 
 def _weight_sketch(ckpt: Checkpoint, progress: Progress | None, notes: list[str]) -> Any:
-    from provenance.evidence import weights
+    from provenance.evidence.weights.sketch import sketch  # the package's submodule shadows the name
 
     try:
-        return weights.sketch(ckpt, progress=progress)
+        return sketch(ckpt, progress=progress)
     except UnsupportedError as e:
         notes.append(f"weight sketch not made: {without_path(e)}")
         return None
