@@ -354,7 +354,8 @@ def _tokenizer_info(ckpt: Checkpoint) -> TokenizerInfo | None:
 
 
 def _weight_sketch(ckpt: Checkpoint, progress: Progress | None, notes: list[str]) -> Any:
-    from provenance.evidence.weights.sketch import sketch  # the package's submodule shadows the name
+    # the function itself: ``weights.sketch`` names the package's submodule
+    from provenance.evidence.weights.sketch import sketch
 
     try:
         return sketch(ckpt, progress=progress)

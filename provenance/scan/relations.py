@@ -6,8 +6,9 @@ their weight sketches are read (:mod:`provenance.evidence.weights.pairwise`).
 Search (1-vs-K, so cost grows about linearly with the registry, not with its pairs). Models are
 visited in name order. Each is first put through a cheap rotation-invariant pre-filter against every
 model already visited (one matrix product over the frame tokens' correlation signatures); among those
-that pass (:data:`~provenance.calibration.RELATION_PREFILTER_MIN`) it is tested only against the most
-similar member of each family found so far. A test that already proves lineage on its own (p below
+that pass (:data:`~provenance.calibration.RELATION_PREFILTER_MIN`) it is tested only against each
+family found so far: the exact test against its most similar members (at most :data:`EXACT_TRIES`),
+the frame score against the most similar one. A test that already proves lineage on its own (p below
 the smallest p-value Benjamini-Yekutieli could ever reject at this size) merges the two families on
 the spot, so later descendants of a family cost one test, not one per member.
 
@@ -44,6 +45,9 @@ from provenance.evidence.weights.sketch import WeightSketch
 from provenance.fingerprint.format import Fingerprint
 
 FDR_METHOD = "Benjamini-Yekutieli"
+#: Members of one candidate family the exact test is tried against before the frame score decides
+#: (a search budget, not a threshold: it bounds the cost per family, never what counts as an edge).
+EXACT_TRIES = 3
 EXACT = "sign test"
 MARGIN = "frame margin"
 
@@ -159,73 +163,96 @@ class _Families:
             self.parent[max(a, b)] = min(a, b)
 
 
+class _Group:
+    """Signatures of the models sharing one frame token set, rows of a matrix grown by doubling."""
+
+    def __init__(self, width: int) -> None:
+        self.ids: list[int] = []
+        self.members: set[int] = set()
+        self.rows = np.zeros((8, width))
+
+    def add(self, i: int, row: np.ndarray) -> None:
+        if len(self.ids) == len(self.rows):
+            self.rows = np.concatenate([self.rows, np.zeros_like(self.rows)])
+        self.rows[len(self.ids)] = row
+        self.ids.append(i)
+        self.members.add(i)
+
+
 class _Signatures:
-    """Pre-filter signatures grouped by frame token set, so one product scores a model against all."""
+    """Pre-filter signatures grouped by frame token set, so one product scores a model against all.
+    Models are added in visiting order: when model ``i`` asks, every other member came before it."""
 
     def __init__(self) -> None:
-        self.groups: dict[tuple[bytes, ...], tuple[list[int], list[np.ndarray]]] = {}
+        self.groups: dict[tuple[bytes, ...], _Group] = {}
 
     def add(self, i: int, view: pw.View | None) -> None:
         if view is not None and view.frame is not None and len(view.frame.keys) >= fr.MIN_SHARED:
-            key = tuple(view.frame.keys)
-            ids, rows = self.groups.setdefault(key, ([], []))
-            ids.append(i)
-            rows.append(fr.gram_signature(view.frame, np.arange(len(key))))
+            row = fr.gram_signature(view.frame, np.arange(len(view.frame.keys)))
+            self.groups.setdefault(tuple(view.frame.keys), _Group(len(row))).add(i, row)
 
-    def candidates(self, i: int, sketches: list[pw.View | None]) -> list[tuple[float, int]]:
+    def candidates(self, i: int, views: list[pw.View | None]) -> list[tuple[float, int]]:
         """(signature cosine, j) for every earlier model worth testing against ``i``, best first.
         Without a frame on either side (version-1 fingerprints) nothing can be pre-filtered: all pass."""
-        s = sketches[i]
+        s = views[i]
         if s is None:
             return []
-        out: dict[int, float] = {j: 1.0 for j in range(i) if sketches[j] is not None}
+        out: dict[int, float] = {j: 1.0 for j in range(i) if views[j] is not None}
         if s.frame is not None:
             same = self.groups.get(tuple(s.frame.keys))
-            if same is not None:
-                ids, rows = same
-                mine = rows[ids.index(i)]
-                earlier = [n for n, j in enumerate(ids) if j < i]
-                if earlier:
-                    cos = np.stack([rows[n] for n in earlier]) @ mine
-                    out.update({ids[n]: float(c) for n, c in zip(earlier, cos.tolist())})
+            if same is not None and same.ids[-1] == i:
+                n = len(same.ids) - 1
+                cos = same.rows[:n] @ same.rows[n]
+                out.update(zip(same.ids[:n], cos.tolist()))
             for j in range(i):
-                other = sketches[j]
-                if other is not None and other.frame is not None and (same is None or j not in same[0]):
+                other = views[j]
+                if other is not None and other.frame is not None and (same is None or j not in same.members):
                     c = pw.signature_cosine(s, other)
-                    out[j] = 1.0 if c is None else c
+                    if c is not None:
+                        out[j] = c
+                    elif not pw.sign_testable(s, other):
+                        del out[j]  # no shared frame tokens and no exact test: nothing could compare them
         return sorted(((c, j) for j, c in out.items() if c >= cal.RELATION_PREFILTER_MIN), key=lambda x: (-x[0], x[1]))
 
 
-def _test(i: int, j: int, sketches: list[pw.View | None]) -> _Pair:
-    a, b = sketches[j], sketches[i]
-    assert a is not None and b is not None
-    return _Pair(j, i, pw.sign_test(a, b), pw.frame_score(a, b))
+def _test_family(i: int, members: list[int], views: list[pw.View | None], floor: float) -> tuple[list[_Pair], bool]:
+    """Test model ``i`` against one family, given its pre-filter-passing ``members`` (best first): the
+    cheap exact test against up to :data:`EXACT_TRIES` of them (a rotated member hides the exact link
+    its relatives would show), then, without proof, the frame score against the best. Returns the
+    pairs tested and whether they prove lineage."""
+    b = views[i]
+    assert b is not None
+    pairs: list[_Pair] = []
+    for j in members[:EXACT_TRIES]:
+        a = views[j]
+        assert a is not None
+        pairs.append(_Pair(j, i, pw.sign_test(a, b), None))
+        if pairs[-1].sign is not None and pairs[-1].sign.p_value <= floor:
+            return pairs, True
+    a = views[members[0]]
+    assert a is not None
+    pairs[0].score = pw.frame_score(a, b)
+    return pairs, pairs[0].score is not None and pairs[0].score >= cal.RELATION_MARGIN_MIN_SCORE
 
 
-def _proves(pair: _Pair, floor: float) -> bool:
-    if pair.sign is not None and pair.sign.p_value <= floor:
-        return True
-    return pair.score is not None and pair.score >= cal.RELATION_MARGIN_MIN_SCORE
-
-
-def _search(sketches: list[pw.View | None], floor: float, progress: Progress | None) -> list[_Pair]:
-    fam = _Families(len(sketches))
+def _search(views: list[pw.View | None], floor: float, progress: Progress | None) -> list[_Pair]:
+    fam = _Families(len(views))
     sigs = _Signatures()
     pairs: list[_Pair] = []
-    for i in range(len(sketches)):
-        sigs.add(i, sketches[i])
-        tried: set[int] = set()
-        for _, j in sigs.candidates(i, sketches):
-            root = fam.find(j)
-            if root in tried or root == fam.find(i):
+    for i in range(len(views)):
+        sigs.add(i, views[i])
+        by_family: dict[int, list[int]] = {}
+        for _, j in sigs.candidates(i, views):  # best signature first
+            by_family.setdefault(fam.find(j), []).append(j)
+        for members in by_family.values():
+            if fam.find(members[0]) == fam.find(i):  # joined through an earlier family of this loop
                 continue
-            tried.add(root)
-            pair = _test(i, j, sketches)
-            pairs.append(pair)
-            if _proves(pair, floor):
-                fam.union(i, j)
+            tested, proved = _test_family(i, members, views, floor)
+            pairs.extend(tested)
+            if proved:
+                fam.union(i, members[0])
         if progress:
-            progress("relations", i + 1, len(sketches))
+            progress("relations", i + 1, len(views))
     return pairs
 
 

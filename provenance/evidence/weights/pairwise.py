@@ -106,6 +106,12 @@ def shared_anchors(a: View, b: View) -> tuple[np.ndarray, np.ndarray] | None:
     return np.array([p[0] for p in pairs], dtype=np.int64), np.array([p[1] for p in pairs], dtype=np.int64)
 
 
+def sign_testable(a: View, b: View) -> bool:
+    """Whether :func:`sign_test` could run (equal widths, and anchors keyed alike), without matching them."""
+    sa, sb = a.sketch, b.sketch
+    return sa.dim == sb.dim and ((sa.anchors_by == "string" and sb.anchors_by == "string") or sa.vocab_size == sb.vocab_size)
+
+
 def hoeffding_p(c: np.ndarray) -> tuple[float, float]:
     """(t, p): ``t = Σc/√Σc²`` and the bound ``exp(-t²/2)`` on ``P(Σ ε_j |c_j| ≥ Σ c_j)`` for fair signs ε."""
     c = c.astype(np.float64)
