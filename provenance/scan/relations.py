@@ -7,8 +7,7 @@ Search (1-vs-K, so cost grows about linearly with the registry, not with its pai
 visited in name order. Each is first put through a cheap rotation-invariant pre-filter against every
 model already visited (one matrix product over the frame tokens' correlation signatures); among those
 that pass (:data:`~provenance.calibration.RELATION_PREFILTER_MIN`) it is tested only against each
-family found so far: the exact test against its most similar members (at most :data:`EXACT_TRIES`),
-the frame score against the most similar one. A test that already proves lineage on its own (p below
+family found so far, through the family's most similar member (:func:`_test_family`). A test that already proves lineage on its own (p below
 the smallest p-value Benjamini-Yekutieli could ever reject at this size) merges the two families on
 the spot, so later descendants of a family cost one test, not one per member.
 
@@ -217,22 +216,35 @@ class _Signatures:
 
 def _test_family(i: int, members: list[int], views: list[pw.View | None], floor: float) -> tuple[list[_Pair], bool]:
     """Test model ``i`` against one family, given its pre-filter-passing ``members`` (best first): the
-    cheap exact test against up to :data:`EXACT_TRIES` of them (a rotated member hides the exact link
-    its relatives would show), then, without proof, the frame score against the best. Returns the
-    pairs tested and whether they prove lineage."""
+    exact test against the most similar member; without proof, the frame score against it; when that
+    shows lineage the exact test cannot see (a member in another basis), the exact test against up to
+    :data:`EXACT_TRIES` - 1 more members, whose relatives may keep ``i``'s coordinates. An unrelated
+    family costs two tests. Returns the pairs tested and whether they prove lineage."""
     b = views[i]
     assert b is not None
-    pairs: list[_Pair] = []
-    for j in members[:EXACT_TRIES]:
+
+    def exact(j: int) -> _Pair:
         a = views[j]
         assert a is not None
-        pairs.append(_Pair(j, i, pw.sign_test(a, b), None))
-        if pairs[-1].sign is not None and pairs[-1].sign.p_value <= floor:
-            return pairs, True
+        return _Pair(j, i, pw.sign_test(a, b), None)
+
+    def proved(pair: _Pair) -> bool:
+        return pair.sign is not None and pair.sign.p_value <= floor
+
+    first = exact(members[0])
+    if proved(first):
+        return [first], True
     a = views[members[0]]
     assert a is not None
-    pairs[0].score = pw.frame_score(a, b)
-    return pairs, pairs[0].score is not None and pairs[0].score >= cal.RELATION_MARGIN_MIN_SCORE
+    first.score = pw.frame_score(a, b)
+    if first.score is None or first.score < cal.RELATION_MARGIN_MIN_SCORE:
+        return [first], False
+    pairs = [first]
+    for j in members[1:EXACT_TRIES]:
+        pairs.append(exact(j))
+        if proved(pairs[-1]):
+            break
+    return pairs, True
 
 
 def _search(views: list[pw.View | None], floor: float, progress: Progress | None) -> list[_Pair]:

@@ -35,9 +35,13 @@ BASIS_CHANGED = {"stories-permuted", "stories-rotated", "smol-rotated"}
 
 
 @pytest.fixture(scope="module")
-def relations():  # type: ignore[no-untyped-def]
-    names = STORIES_FAMILY + SMOL_FAMILY + INDEPENDENT
-    return find_relations([(n, zoo_fingerprint(n)) for n in names])
+def fingerprints() -> dict[str, Fingerprint]:
+    return {n: zoo_fingerprint(n) for n in STORIES_FAMILY + SMOL_FAMILY + INDEPENDENT}
+
+
+@pytest.fixture(scope="module")
+def relations(fingerprints):  # type: ignore[no-untyped-def]
+    return find_relations(list(fingerprints.items()))
 
 
 def test_zoo_families_and_no_edge_between_independents(relations) -> None:  # type: ignore[no-untyped-def]
@@ -56,10 +60,10 @@ def test_zoo_families_and_no_edge_between_independents(relations) -> None:  # ty
     assert "Benjamini-Yekutieli" in relations.controlled and f"{relations.fdr:g}" in relations.controlled
 
 
-def test_output_is_deterministic_whatever_the_input_order(relations) -> None:  # type: ignore[no-untyped-def]
+def test_output_is_deterministic_whatever_the_input_order(relations, fingerprints) -> None:  # type: ignore[no-untyped-def]
     names = relations.models
     shuffled = [names[i] for i in np.random.default_rng(1).permutation(len(names))]
-    again = find_relations([(n, zoo_fingerprint(n)) for n in shuffled])
+    again = find_relations([(n, fingerprints[n]) for n in shuffled])
     assert json.dumps(again.to_dict(), sort_keys=True) == json.dumps(relations.to_dict(), sort_keys=True)
 
 
