@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 
 import provenance.evidence.weights as weights_pkg
@@ -48,6 +49,10 @@ def zoo_fingerprint(name: str) -> Fingerprint:
     if out.is_file():
         return Fingerprint.load(out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    own = re.compile(re.escape(name) + r"-[0-9a-f]{24}\.fingerprint\.safetensors")
+    for stale in out.parent.iterdir():  # this model's entries for an older model or older code
+        if own.fullmatch(stale.name):
+            stale.unlink(missing_ok=True)
     with open_checkpoint(path) as ckpt:
         fp = Fingerprint.from_checkpoint(ckpt, name=name, behaviour=False)
     fp.save(out)
