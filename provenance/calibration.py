@@ -128,3 +128,37 @@ LICENSE_MIXED_VERSION = 0.2
 #: float32 needs 28 GB. Measured: bf16 vs fp32 top-1 agreement 0.96-0.98 on SmolLM2 (313 tokens), so
 #: verdicts hold; float32 is kept where it is affordable.
 HALF_PRECISION_FROM_PARAMS = 2_000_000_000
+
+# -- relations inside a scanned registry (provenance.scan.relations) ---------------------------------
+# Measured with ``python benchmarks/study_relations.py separation`` (three runs: every pair of smollm2,
+# smol-hf, smol-ft-light, smol-ft-heavy, smol-permuted, smol-upscaled and the stories260K set; of
+# smollm2, smol-ft-heavy, smol-permuted, smol-rotated, smol-random, smol-upscaled; of smollm2,
+# smol-ft-heavy, smol-pruned, smol-rotated, smol-random, smol-scratch), stories260K set = stories260k,
+# its hf / ft / permuted / rotated descendants, stories-indep-a / -b (same data, two seeds) and
+# stories-student (distilled from it). 75 pairs: 41 related, 34 unrelated.
+#
+#   =====================================  ================  ================  ==================
+#   pairs                                  sign test t       frame score T     signature cosine
+#   =====================================  ================  ================  ==================
+#   related, coordinates kept              8.00 - 24.0       0.632 - 1.000     0.827 - 1.000
+#   related, basis rotated or permuted     -1.97 - 0.45      0.986 - 1.000     0.999 - 1.000
+#   unrelated                              -1.95 - 2.61      0.017 - 0.222     0.004 - 0.977
+#   =====================================  ================  ================  ==================
+#
+# t = √D is the largest possible (every coordinate agrees): 8.0 for stories260K (D = 64, p <= 1.3e-14),
+# 24.0 for SmolLM2 (D = 576, p <= 8e-126). The exact test needs no threshold here: its p-values go to
+# Benjamini-Yekutieli. The lowest related T (0.632) is stories-ft, a 100-step fine-tune of a 64-wide
+# model that the sign test links anyway; the highest unrelated T is stories-indep-a vs -b (0.222) and
+# the distilled student vs stories260K (0.201). The smallest unrelated p-value, 0.033 (t = 2.61,
+# smol-scratch vs SmolLM2 and its coordinate-keeping descendants: one draw, seen three times), is what
+# a valid p-value does one time in thirty; BY over 75 pairs would need p <= 1.4e-4. Pruned (MLP
+# 1536 -> 1024, two layers dropped, healed): t = 24.0, T = 0.93-0.94. Not measured (not built in
+# time): the GGUF, LoRA, vocabulary-extension, continued-pretraining, averaged and noise entries.
+
+#: Pre-filter: a pair is tested only when the cosine of its frame tokens' correlation signatures
+#: reaches this. Related pairs measured >= 0.827; same-data unrelated pairs reach 0.977, so the
+#: pre-filter only saves tests between models of different corpora (it never decides an edge).
+RELATION_PREFILTER_MIN = 0.5
+#: Margin link (not FDR-controlled): token-frame score T at least this. Between the largest unrelated
+#: T (0.222) and the smallest related one (0.632); rotated or permuted descendants measure >= 0.986.
+RELATION_MARGIN_MIN_SCORE = 0.4

@@ -4,12 +4,13 @@ A fingerprint lets ``provenance`` compare a candidate against a reference model 
 user does not have (or may not redistribute): ``fingerprints/`` ships them for public references and
 ``provenance registry add`` makes one from a licensed local copy.
 
-File format (version 1)
------------------------
+File format (version 2; version 1 is still read)
+------------------------------------------------
 A safetensors file (no pickle, no code) whose ``__metadata__`` holds exactly one entry,
 ``"provenance.fingerprint"``: a JSON document (keys sorted, compact) with
 
-* ``format`` = ``"provenance-fingerprint"``, ``format_version`` = 1;
+* ``format`` = ``"provenance-fingerprint"``, ``format_version`` = 2 when the weight sketch carries a
+  token frame (:mod:`provenance.evidence.weights.frame`, for fingerprint-to-fingerprint comparison), else 1;
 * ``identity``: ``name``, ``family``, ``license``, ``source`` (where the weights came from),
   ``tool`` (``provenance <version>``) and ``created`` (ISO time from ``SOURCE_DATE_EPOCH``, else
   ``null``, so that the same model always gives the same bytes);
@@ -55,7 +56,9 @@ from provenance.fileio import Inputs, iso_time, source_date, write_output
 from provenance.modelargs import ModelArgs, RopeScaling
 
 FORMAT = "provenance-fingerprint"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions this tool reads (1: no token frame in the weight sketch).
+READ_VERSIONS = (1, 2)
 META_KEY = "provenance.fingerprint"
 SUFFIX = ".fingerprint.safetensors"
 #: Bounds for reading untrusted fingerprint files (real ones are < 20 MB; a 128k vocabulary is ~1 MB).
@@ -189,7 +192,7 @@ class Fingerprint:
         arrays: dict[str, np.ndarray] = {}
         doc: dict[str, Any] = {
             "format": FORMAT,
-            "format_version": FORMAT_VERSION,
+            "format_version": FORMAT_VERSION if getattr(self.weights, "frame", None) is not None else 1,
             "identity": {
                 "name": self.name,
                 "family": self.family,
@@ -279,7 +282,7 @@ def read_header(path: str | Path) -> dict[str, Any]:
         raise FormatError(f"fingerprint metadata is not JSON ({' '.join(str(e).split())[:100]})", path) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise FormatError("not a provenance fingerprint", path)
-    if doc.get("format_version") != FORMAT_VERSION:
+    if doc.get("format_version") not in READ_VERSIONS:
         raise FormatError(f"fingerprint format version {doc.get('format_version')!r} is not supported", path)
     return doc
 

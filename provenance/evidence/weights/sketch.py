@@ -40,10 +40,12 @@ from provenance.domain import Progress, Verdict
 from provenance.errors import FormatError, UnsupportedError
 from provenance.evidence import Evidence, Strength
 from provenance.evidence.weights import alignment as al
+from provenance.evidence.weights import frame as fr
 from provenance.evidence.weights import invariants as inv
 from provenance.evidence.weights.neurons import NeuronLayer, neuron_test
 
-SKETCH_VERSION = 1
+#: Version 2 adds the token frame (:mod:`provenance.evidence.weights.frame`); version 1 is still read.
+SKETCH_VERSION = 2
 #: Anchor tokens a sketch keeps (evenly spaced over the usable vocabulary; 4.7 MB at D=576 in f16).
 SKETCH_ANCHORS = 4096
 #: Anchors of a full two-checkpoint comparison (bounds memory on 128k-token vocabularies).
@@ -66,7 +68,8 @@ class WeightSketch:
     Arrays: ``anchor_ids`` [N] (reference token ids), ``embed`` [N, D] f16 anchor embedding rows,
     ``head`` [N, D] f16 output rows with the final gain folded (``None`` when tied: then
     ``embed * final_norm``), ``final_norm`` [D] f32 or ``None``, ``probe`` [D, k] f16,
-    ``invariants`` [L, 4, k, k] f16, each map traceless and of unit norm.
+    ``invariants`` [L, 4, k, k] f16, each map traceless and of unit norm; ``frame`` (version 2) the
+    token-frame forms that let two sketches be compared directly.
     """
 
     arch: str
@@ -82,7 +85,12 @@ class WeightSketch:
     probe: np.ndarray
     invariants: np.ndarray
     notes: list[str] = field(default_factory=list)
-    version: int = SKETCH_VERSION
+    frame: fr.TokenFrame | None = None
+
+    @property
+    def version(self) -> int:
+        """2 with a token frame, else 1 (so a version-1 sketch is written back byte for byte)."""
+        return SKETCH_VERSION if self.frame is not None else 1
 
     @property
     def nbytes(self) -> int:
@@ -113,6 +121,8 @@ class WeightSketch:
             arrays["head"] = self.head.astype(np.float16)
         if self.final_norm is not None:
             arrays["final_norm"] = self.final_norm.astype(np.float32)
+        if self.frame is not None:
+            arrays.update(self.frame.to_arrays())
         header = {
             "version": self.version, "arch": self.arch, "dim": self.dim, "n_layers": self.n_layers,
             "vocab_size": self.vocab_size, "anchors_by": self.anchors_by, "n_anchors": len(self.anchor_keys),
@@ -125,8 +135,8 @@ class WeightSketch:
         """Rebuild and validate a sketch; FormatError on any inconsistency."""
         try:
             version = int(header["version"])
-            if version != SKETCH_VERSION:
-                raise FormatError(f"weight sketch version {version} (this tool reads {SKETCH_VERSION})")
+            if version not in (1, SKETCH_VERSION):
+                raise FormatError(f"weight sketch version {version} (this tool reads 1 and {SKETCH_VERSION})")
             if list(header["kinds"]) != list(inv.KINDS) or header["anchors_by"] not in ("string", "id"):
                 raise FormatError("weight sketch: unknown invariant kinds or anchor keying")
             dim, n_layers, n = int(header["dim"]), int(header["n_layers"]), int(header["n_anchors"])
@@ -158,7 +168,8 @@ class WeightSketch:
                 anchors_by=str(header["anchors_by"]), anchor_keys=keys, anchor_ids=arrays["anchor_ids"],
                 embed=arrays["embed"], head=arrays.get("head"), final_norm=arrays.get("final_norm"),
                 probe=arrays["probe"], invariants=arrays["invariants"],
-                notes=[str(x) for x in header.get("notes", [])], version=version,
+                notes=[str(x) for x in header.get("notes", [])],
+                frame=fr.TokenFrame.from_arrays(arrays, n_layers) if version == SKETCH_VERSION else None,
             )
         except (KeyError, TypeError, ValueError) as e:
             raise FormatError(f"malformed weight sketch: {e}") from None
@@ -194,13 +205,13 @@ def _spread(n: int, m: int) -> np.ndarray:
 
 
 def _layer_maps(ckpt: Checkpoint, probes: list[torch.Tensor], progress: Progress | None, stage: str) -> list[torch.Tensor]:
-    """Normalised invariants of every layer for each probe: one [L, 4, k, k] per probe."""
+    """Raw invariants of every layer for each probe: one [L, 4, k, k] per probe."""
     n = ckpt.args.n_layers  # type: ignore[union-attr]
     out: list[list[torch.Tensor]] = [[] for _ in probes]
     with torch.no_grad():
         for i in range(n):
             for acc, m in zip(out, inv.layer_invariants(ckpt, ckpt.args, i, probes)):  # type: ignore[arg-type]
-                acc.append(inv.normalise(m))
+                acc.append(m)
             if progress:
                 progress(stage, i + 1, n)
     return [torch.stack(x) for x in out]
@@ -214,6 +225,8 @@ def sketch(ckpt: Checkpoint, max_anchors: int = SKETCH_ANCHORS, probe_dim: int =
     assert args is not None
     embed = ckpt.get(EMBED).numpy()
     keys, ids, by = _usable_anchors(ckpt, embed)
+    frame_keys, frame_ids = fr.choose(keys, ids, by, embed.shape[0], args.dim)
+    frame_rows = embed[frame_ids]
     pick = _spread(len(ids), max_anchors)
     ids = ids[pick]
     keys = [keys[i] for i in pick.tolist()]
@@ -223,13 +236,15 @@ def sketch(ckpt: Checkpoint, max_anchors: int = SKETCH_ANCHORS, probe_dim: int =
     head = al.head_rows(ckpt, ids, rows) if untied else None
     final_norm = ckpt.get(FINAL_NORM).numpy() if FINAL_NORM in ckpt else None
     probe = inv.make_probe(args.dim, min(probe_dim, args.dim), PROBE_SEED).astype(np.float16)
-    maps = _layer_maps(ckpt, [torch.from_numpy(probe.astype(np.float64))], progress, "weight sketch")[0]
+    probes = [torch.from_numpy(probe.astype(np.float64)), torch.from_numpy(frame_rows.T.astype(np.float64))]
+    maps, forms = _layer_maps(ckpt, probes, progress, "weight sketch")  # one pass for both probes
     return WeightSketch(
         arch=args.arch, dim=args.dim, n_layers=args.n_layers, vocab_size=ckpt.info(EMBED).shape[0],
         anchors_by=by, anchor_keys=keys, anchor_ids=ids, embed=rows.astype(np.float16),
         head=None if head is None else head.astype(np.float16),
         final_norm=None if final_norm is None else final_norm.astype(np.float32),
-        probe=probe, invariants=maps.numpy().astype(np.float16), notes=notes,
+        probe=probe, invariants=inv.normalise(maps).numpy().astype(np.float16), notes=notes,
+        frame=fr.build(frame_keys, frame_rows, forms),
     )
 
 
@@ -392,7 +407,7 @@ def compare_to_sketches(cand: Checkpoint, refs: list[WeightSketch], progress: Pr
     plans = [_plan(cand, ref, embed, caveats) for ref in refs]
     del embed  # the full table can be 2 GB (128k x 4096); the alignments kept only anchor rows
     probes = [p for plan in plans for _, p in plan.bases]
-    maps = iter(_layer_maps(cand, probes, progress, "weight comparison") if probes else [])
+    maps = iter(inv.normalise(m) for m in (_layer_maps(cand, probes, progress, "weight comparison") if probes else []))
     return [_score_plan(plan, [next(maps) for _ in plan.bases], cand.args.n_layers) for plan in plans]  # type: ignore[union-attr]
 
 
