@@ -31,10 +31,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from provenance.tokenizer import chat, chat_child  # noqa: E402
-from provenance.evidence.behaviour.canaries import load_canaries  # noqa: E402
-from provenance.checkpoint import open_checkpoint  # noqa: E402
-from tests.models import fetch  # noqa: E402
+from provenance.tokenizer import chat, chat_child
+from provenance.evidence.behaviour.canaries import load_canaries
+from provenance.checkpoint import open_checkpoint
+from tests.models import fetch
 
 BUDGET_EVENTS = 10_000_000
 DEADLINE_S = 2.0
@@ -105,7 +105,7 @@ _PROBE = """
 import json, resource, sys, time
 sys.path[:0] = [{root!r}]
 from benchmarks.chat_sandbox import _with_trace, _with_deadline
-from provenance import chat_child
+from provenance.tokenizer import chat_child
 resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 req = json.loads(sys.stdin.read())
 wrap = {{"trace": _with_trace, "deadline": _with_deadline}}[sys.argv[1]]

@@ -66,7 +66,7 @@ def render(request: dict[str, Any]) -> list[str]:
     env.globals["raise_exception"] = _raise_exception
     try:
         template = env.from_string(request["template"])
-    except Exception as e:  # TemplateSyntaxError, or a RecursionError on absurd nesting
+    except Exception as e:  # noqa: BLE001  TemplateSyntaxError, or a RecursionError on absurd nesting
         raise _Refused(f"does not compile: {type(e).__name__}: {_one_line(e)}") from None
     out = []
     for messages in request["conversations"]:
@@ -88,13 +88,23 @@ def _vm_bytes() -> int:
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
 
 
+def _lower(which: int, soft: int, hard: int) -> None:
+    """Set a limit, never above one the parent already imposed (raising a hard limit is refused)."""
+    old_soft, old_hard = resource.getrlimit(which)
+
+    def cap(new: int, old: int) -> int:
+        return new if old == resource.RLIM_INFINITY else min(new, old)
+
+    resource.setrlimit(which, (cap(soft, old_soft), cap(hard, old_hard)))
+
+
 def main() -> None:
     memory, cpu_seconds = int(sys.argv[1]), int(sys.argv[2])
     # The address-space cap sits on top of what the interpreter and jinja2 already take.
-    resource.setrlimit(resource.RLIMIT_AS, (_vm_bytes() + memory,) * 2)
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds + 1))  # SIGXCPU, then SIGKILL
-    resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    _lower(resource.RLIMIT_AS, _vm_bytes() + memory, _vm_bytes() + memory)
+    _lower(resource.RLIMIT_CPU, cpu_seconds, cpu_seconds + 1)  # SIGXCPU, then SIGKILL
+    _lower(resource.RLIMIT_FSIZE, 0, 0)
+    _lower(resource.RLIMIT_CORE, 0, 0)
     request = json.loads(sys.stdin.buffer.read())
     try:
         answer: dict[str, Any] = {"rendered": render(request)}
@@ -104,7 +114,7 @@ def main() -> None:
         answer = {"error": "recursed too deeply"}
     except _Refused as e:
         answer = {"error": str(e)}
-    except Exception as e:  # the template is untrusted code: any failure is the file's fault
+    except Exception as e:  # noqa: BLE001  the template is untrusted code: any failure is the file's fault
         answer = {"error": f"failed: {type(e).__name__}: {_one_line(e)}"}
     sys.stdout.write(json.dumps(answer, ensure_ascii=False))
 
