@@ -28,10 +28,11 @@ from provenance.checkpoint import safety
 from provenance.errors import FormatError, one_line
 from provenance.fileio import file_size
 
-# A state dict's pickle takes ~120 bytes per tensor (names, shapes, strides, storage records): 8 MiB
-# holds ~70,000 tensors, far more than any real shard. The opcode walk costs ~1 µs and a few dozen
-# bytes per opcode (benchmarks/bounds.py), torch's own unpickler more.
-MAX_PICKLE_BYTES = 8 << 20
+# A state dict's pickle takes ~120 bytes per tensor (names, shapes, strides, storage records): 4 MiB
+# holds ~35,000 tensors, far more than any real .bin shard (a 7B model: 291). Cost at the cap
+# (benchmarks/bounds.py, worst case: 1-byte opcodes): the walk plus torch's own unpickler take
+# ~1.7 CPU s per MB, ~7 s in all.
+MAX_PICKLE_BYTES = 4 << 20
 # torch's legacy format: magic number, protocol, system info, the state dict, the storage keys.
 _LEGACY_PICKLES = 5
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -113,40 +114,62 @@ def _storage_records(f: io.BytesIO, max_pickles: int, path: Path) -> tuple[dict[
 
 def _walk(f: io.BytesIO, records: dict[str, int], path: Path) -> Any:
     """Walk one pickle's opcodes with a stack of constants and placeholders; record each storage
-    record (``BINPERSID`` of a tuple). Returns the first value pushed (the legacy magic number)."""
+    record (``BINPERSID`` of a tuple). Returns the pickle's value where it is a constant (the legacy
+    magic number), else a placeholder."""
     stack: list[Any] = []
     memo: dict[int, Any] = {}
-    first: Any = _ANY
     for op, arg, _ in pickletools.genops(f):
         name = op.name
-        if name == "MARK":
+        special = _SPECIAL.get(name)
+        if special is None:  # most opcodes: only their stack effect matters
+            uses_mark, pops, pushes = _EFFECTS[name]
+            if uses_mark:
+                _pop_mark(stack, path)
+            if pops:
+                if len(stack) < pops or _MARK in stack[-pops:]:
+                    raise FormatError("corrupt pickle (stack underflow)", path)
+                del stack[-pops:]
+            stack.extend(_PLACEHOLDERS[pushes])
+        elif special == "constant":
+            stack.append(arg)
+        elif special == "mark":
             stack.append(_MARK)
-        elif name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
+        elif special == "put":
             if stack and stack[-1] is not _ANY:  # opaque values need no memo entry
                 memo[len(memo) if name == "MEMOIZE" else arg] = stack[-1]
-        elif name in ("GET", "BINGET", "LONG_BINGET"):
+        elif special == "get":
             stack.append(memo.get(arg, _ANY))
-        elif name == "GLOBAL":
+        elif special == "global":
             stack.append(tuple(arg.split(" ", 1)))
-        elif name == "STACK_GLOBAL":
+        elif special == "stack_global":
             qual, module = _pop(stack, path), _pop(stack, path)
             stack.append((module, qual) if isinstance(module, str) and isinstance(qual, str) else _ANY)
-        elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
-            n = int(name[-1])
-            items = [_pop(stack, path) for _ in range(n)][::-1]
+        elif special == "tuple":
+            n = _TUPLE_SIZES.get(name)
+            items = _pop_mark(stack, path) if n is None else [_pop(stack, path) for _ in range(n)][::-1]
             stack.append(("tuple", *items))
-        elif name in ("TUPLE", "EMPTY_TUPLE"):
-            stack.append(("tuple", *(_pop_mark(stack, path) if name == "TUPLE" else [])))
-        elif name == "BINPERSID":
+        elif special == "persid":
             _record(_pop(stack, path), records, path)
             stack.append(_ANY)
-        elif arg is not None and not op.stack_before and len(op.stack_after) == 1:
-            stack.append(arg)  # a constant: int, string, bytes, float
-        else:
-            _generic(op, stack, path)
-        if first is _ANY and stack and stack[0] is not _MARK:
-            first = stack[0]
-    return first
+        else:  # STOP
+            return _pop(stack, path)
+    raise FormatError("corrupt pickle (no STOP)", path)
+
+
+_TUPLE_SIZES = {"EMPTY_TUPLE": 0, "TUPLE1": 1, "TUPLE2": 2, "TUPLE3": 3}
+_SPECIAL = {
+    "MARK": "mark", "PUT": "put", "BINPUT": "put", "LONG_BINPUT": "put", "MEMOIZE": "put",
+    "GET": "get", "BINGET": "get", "LONG_BINGET": "get", "GLOBAL": "global", "STACK_GLOBAL": "stack_global",
+    "TUPLE": "tuple", **dict.fromkeys(_TUPLE_SIZES, "tuple"), "BINPERSID": "persid", "STOP": "stop",
+}  # fmt: skip
+_EFFECTS: dict[str, tuple[bool, int, int]] = {}
+for _op in pickletools.opcodes:
+    _mark = pickletools.markobject in _op.stack_before
+    _pops = _op.stack_before.index(pickletools.markobject) if _mark else len(_op.stack_before)
+    _EFFECTS[_op.name] = (_mark, _pops, len(_op.stack_after))
+    if _op.name not in _SPECIAL and _op.arg is not None and not _op.stack_before and len(_op.stack_after) == 1:
+        _SPECIAL[_op.name] = "constant"  # ints, strings, bytes, floats
+_PLACEHOLDERS = [[_ANY] * n for n in range(4)]
 
 
 def _pop(stack: list[Any], path: Path) -> Any:
@@ -163,19 +186,6 @@ def _pop_mark(stack: list[Any], path: Path) -> list[Any]:
         raise FormatError("corrupt pickle (no mark)", path)
     stack.pop()
     return items[::-1]
-
-
-def _generic(op: pickletools.OpcodeInfo, stack: list[Any], path: Path) -> None:
-    """Any other opcode: pop what it consumes, push placeholders for what it produces."""
-    before = op.stack_before
-    if pickletools.markobject in before:
-        _pop_mark(stack, path)
-        extra = before.index(pickletools.markobject)
-    else:
-        extra = len(before)
-    for _ in range(extra):
-        _pop(stack, path)
-    stack.extend([_ANY] * len(op.stack_after))
 
 
 def _record(pid: Any, records: dict[str, int], path: Path) -> None:
