@@ -28,10 +28,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from provenance.chat import CHAT_CPU_SECONDS, CHAT_MEMORY_BYTES
 from provenance.checkpoint import safety
 from provenance.checkpoint.torch_archive import MAX_PICKLE_BYTES
-from provenance.tokenizer_gguf import MAX_ADDED_TOKENS
+from provenance.tokenizer.chat import CHAT_CPU_SECONDS, CHAT_MEMORY_BYTES
+from provenance.tokenizer.rebuilt import MAX_ADDED_TOKENS
 from tests.hostile import costs
 
 
@@ -90,8 +90,8 @@ def _reader(kind: str) -> Callable[[Path], object]:
     from provenance.checkpoint.common import torch_load
     from provenance.checkpoint.gguf import read_header
     from provenance.checkpoint.hf import read_safetensors_header
-    from provenance.tokenizer import Tokenizer
-    from provenance.tokenizer_gguf import from_gguf_metadata
+    from provenance.tokenizer.rebuilt import from_gguf_metadata
+    from provenance.tokenizer.vocab import Tokenizer
 
     def chat(p: Path) -> object:
         tok = Tokenizer("plain", ["<s>"], special_ids=[0], surface="plain", encoder=None, decoder=None,

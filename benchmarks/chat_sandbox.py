@@ -31,9 +31,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT)]
 
-from provenance.tokenizer import chat, chat_child
-from provenance.evidence.behaviour.canaries import load_canaries
 from provenance.checkpoint import open_checkpoint
+from provenance.evidence.behaviour.canaries import load_canaries
+from provenance.tokenizer import chat, chat_child
 from tests.models import fetch
 
 BUDGET_EVENTS = 10_000_000

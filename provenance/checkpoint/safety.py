@@ -7,8 +7,8 @@ from the claimed sizes and turns every violation into a one-line :class:`FormatE
 Each limit also bounds what a file *within* it can cost: the comment beside it gives the time and peak
 memory, as a multiple of the input's size, measured at the cap with the costliest content the format
 allows (``benchmarks/bounds.py``, 2-core machine). Limits kept elsewhere: ``MAX_PICKLE_BYTES``
-(checkpoint/torch_archive.py), ``MAX_ADDED_TOKENS`` (tokenizer_gguf.py), the chat-template sandbox's
-``CHAT_*`` caps (chat.py: a constant bound, whatever the template's size).
+(checkpoint/torch_archive.py), ``MAX_ADDED_TOKENS`` (tokenizer/rebuilt.py), the chat-template sandbox's
+``CHAT_*`` caps (tokenizer/chat.py: a constant bound, whatever the template's size).
 """
 
 from __future__ import annotations

@@ -17,9 +17,10 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from provenance.chat import MAX_TEMPLATE_OUTPUT
 from provenance.checkpoint.common import torch_load
-from provenance.tokenizer import Tokenizer, load_tokenizer
+from provenance.tokenizer.chat import MAX_TEMPLATE_OUTPUT
+from provenance.tokenizer.files import load_tokenizer
+from provenance.tokenizer.vocab import Tokenizer
 from tests.fuzz.conftest import fresh, seed
 from tests.fuzz.harness import fuzz_settings, survives
 from tests.fuzz.mutators import BOUNDARY_INTS

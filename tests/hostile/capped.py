@@ -22,8 +22,8 @@ def _vm_bytes() -> int:
 
 def _run(kind: str, path: Path) -> None:
     from provenance.checkpoint import open_checkpoint
-    from provenance.fingerprint.format import Fingerprint
     from provenance.describe import describe_checkpoint
+    from provenance.fingerprint.format import Fingerprint
     from provenance.tokenizer.files import load_tokenizer
     from provenance.tokenizer.rebuilt import load_llama2c_tokenizer
 
@@ -60,8 +60,8 @@ def main() -> None:
     budget = int(sys.argv[2]) << 20
     # imports first: the cap is set on top of what they take
     import provenance.checkpoint
-    import provenance.fingerprint.format
     import provenance.describe
+    import provenance.fingerprint.format
     import provenance.tokenizer.rebuilt  # noqa: F401
 
     _, hard = resource.getrlimit(resource.RLIMIT_AS)

@@ -50,8 +50,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from provenance.tokenizer.chat import TemplateRefused
 from provenance.errors import FormatError
+from provenance.tokenizer.chat import TemplateRefused
 
 if TYPE_CHECKING:
     from provenance.tokenizer.vocab import Tokenizer
