@@ -118,7 +118,8 @@ def _walk(f: io.BytesIO, records: dict[str, int], path: Path) -> Any:
     magic number), else a placeholder."""
     stack: list[Any] = []
     memo: dict[int, Any] = {}
-    for op, arg, _ in pickletools.genops(f):
+    for op, raw_arg, _ in pickletools.genops(f):
+        arg: Any = raw_arg  # typed by the opcode: an int for PUT/GET, "module name" for GLOBAL
         name = op.name
         special = _SPECIAL.get(name)
         if special is None:  # most opcodes: only their stack effect matters
