@@ -64,6 +64,11 @@ def _from_tokenizer_json(data: bytes, path: Path) -> Tokenizer:
         spec = json.loads(text)  # already accepted by tokenizers' parser, so bounded in depth
     except Exception as e:  # UnicodeDecodeError, the Rust parser's bare Exception, JSONDecodeError
         raise FormatError(f"not a valid tokenizer.json: {one_line(e, 300)}", path) from None
+    # Probes encode one text at a time, as transformers does, which turns both off unless a call asks:
+    # a file's padding to 2^31 would allocate gigabytes per encode (or panic: "capacity overflow"),
+    # and a truncation stride >= max_length panics inside the library.
+    tok.no_padding()
+    tok.no_truncation()
     vocab = tok.get_vocab(with_added_tokens=True)
     n = max(vocab.values(), default=-1) + 1
     check_vocab_size(n, path)
