@@ -33,7 +33,9 @@ def _run(kind: str, path: Path) -> None:
             for _ in c.items():
                 pass
     elif kind == "tokenizer":
-        load_tokenizer(path)
+        tok = load_tokenizer(path)
+        if tok._encoder is not None:  # what the probes do with it: padding/truncation settings act here
+            tok.encode("Hello world, a sentence of a few tokens.")
     elif kind == "llama2c_tokenizer":
         load_llama2c_tokenizer(path)
     elif kind == "gguf_tokenizer":

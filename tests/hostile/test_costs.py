@@ -2,7 +2,9 @@
 make a reader spend far more time or memory than their size. Each is refused, in one line, under a
 hard memory cap and a time limit (tests/hostile/capped.py): a torch zip whose data.pkl inflates to
 3 GiB, storage records that claim 256 GiB or 1 GiB (which fits RAM but not the file), a GGUF with
-2^21 control tokens, and chat templates that loop for minutes or double strings inside one C call.
+2^21 control tokens, a tokenizer.json that pads every encoding to 2^31 tokens (or truncates with a
+stride that panics the library: both are turned off, as transformers does), and chat templates that
+loop for minutes or double strings inside one C call.
 A refused chat template is evidence, not a failed audit: the audit goes on with plain-text chat
 canaries and says so in a note.
 """
@@ -22,7 +24,7 @@ from tests.hostile import corpus, costs
 from tests.hostile.conftest import REPO, run_process
 
 BUDGET_MB = 512  # the reader's address space above its imports; each bomb asks for 2x to 500x this
-TIME_LIMIT = 15.0  # seconds per case on a loaded 2-core machine (each refusal takes well under 5)
+TIME_LIMIT = 30.0  # wall seconds per case on a loaded 2-core machine (each takes under 5 of CPU)
 
 NESTED_LOOPS = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
 DOUBLING = "{{% set ns = namespace(s={start}) %}}{{% for i in range(64) %}}{{% set ns.s = {step} %}}{{% endfor %}}"
@@ -47,7 +49,7 @@ def _hf_folder(root: Path, hf: Path, name: str) -> Path:
 
 @pytest.fixture(scope="module")
 def cases(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, str, Path, str]]:
-    """(name, capped.py kind, path, expected message) for every bomb."""
+    """(name, capped.py kind, path, expected message; "" where the input must simply load) for every bomb."""
     root = tmp_path_factory.mktemp("costs")
     hf = corpus.stories_hf(root / "hf")
     out = [
@@ -65,6 +67,15 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> list[tuple[str, str, Path
         ("GGUF with 2^21 control tokens", "gguf_tokenizer", costs.gguf_control_tokens(root / "ctl.gguf", 1 << 21),
          "2096896 control and user-defined tokens, more than 65536"),
     ]  # fmt: skip
+    for name, section in (("padding to 2^31 - 1", {"padding": {"strategy": {"Fixed": 2**31 - 1}, "direction": "Right",
+                                                               "pad_to_multiple_of": None, "pad_id": 0, "pad_type_id": 0,
+                                                               "pad_token": "<unk>"}}),
+                          ("truncation stride >= max_length", {"truncation": {"max_length": 2, "stride": 2,
+                                                                              "strategy": "LongestFirst", "direction": "Right"}})):
+        folder = Path(shutil.copytree(hf, root / name.split()[0]))
+        spec = json.loads((folder / "tokenizer.json").read_text())
+        (folder / "tokenizer.json").write_text(json.dumps({**spec, **section}))
+        out.append((f"tokenizer.json {name}", "tokenizer", folder, ""))  # encodes as if the section were absent
     for i, (name, (template, expect)) in enumerate(BOMBS.items()):
         (root / f"template-{i}.jinja").write_text(template)
         out.append((f"chat template: {name}", "chat", root / f"template-{i}.jinja", f"chat template refused: {expect}"))
@@ -88,10 +99,12 @@ def test_the_memory_cap_is_real(results: dict[str, dict]) -> None:
 
 
 def test_cost_bombs_are_refused_in_one_line_under_the_caps(cases: list, results: dict[str, dict]) -> None:
-    failures = [f"{name}: {results[name]}" for name, _, _, expect in cases
-                if not (results[name]["outcome"] in ("FormatError", "TemplateRefused")
-                        and expect in results[name]["message"] and "\n" not in results[name]["message"]
-                        and results[name]["seconds"] < TIME_LIMIT)]  # fmt: skip
+    failures = []
+    for name, _, _, expect in cases:
+        r = results[name]
+        outcome = r["outcome"] == "ok" if not expect else r["outcome"] in ("FormatError", "TemplateRefused")
+        if not (outcome and expect in r["message"] and "\n" not in r["message"] and r["seconds"] < TIME_LIMIT):
+            failures.append(f"{name}: {r}")
     assert failures == [], "\n".join(failures)
 
 
