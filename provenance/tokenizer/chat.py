@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from provenance.errors import FormatError
+from provenance.errors import FormatError, one_line
 
 # Limits of one child (all conversations of one call together). SmolLM2's real template renders the
 # 10 canary conversations in ~5 ms of CPU inside a child that starts in ~0.2 s of CPU
@@ -82,7 +82,8 @@ def _render(request: bytes) -> tuple[str, ...] | str:
     try:
         answer = json.loads(p.stdout)
     except ValueError:
-        return f"the renderer exited with code {p.returncode} and no answer"
+        last = p.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+        return f"the renderer exited with code {p.returncode} and no answer ({one_line(last[0], 200)})"
     rendered = answer.get("rendered") if isinstance(answer, dict) else None
     if not isinstance(rendered, list):
         return str(answer.get("error", "malformed answer")) if isinstance(answer, dict) else "malformed answer"

@@ -116,7 +116,7 @@ def main() -> None:
         answer = {"error": str(e)}
     except Exception as e:  # noqa: BLE001  the template is untrusted code: any failure is the file's fault
         answer = {"error": f"failed: {type(e).__name__}: {_one_line(e)}"}
-    sys.stdout.write(json.dumps(answer, ensure_ascii=False))
+    sys.stdout.write(json.dumps(answer))  # ASCII: a lone surrogate in the output cannot break the encoding
 
 
 if __name__ == "__main__":
