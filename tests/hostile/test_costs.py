@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from provenance.tokenizer.chat import CHAT_CPU_SECONDS, CHAT_MEMORY_BYTES
+from provenance.tokenizer.chat import CHAT_CPU_SECONDS, CHAT_MEMORY_BYTES, render_chats
 from tests.hostile import corpus, costs
 from tests.hostile.conftest import REPO, run_process
 
@@ -122,3 +122,8 @@ def test_a_refused_chat_template_is_a_note_not_a_failed_audit(tmp_path: Path) ->
     notes = json.loads(run.stdout)["notes"]
     assert f"chat template refused: exceeded its CPU time limit of {CHAT_CPU_SECONDS} s" in notes, notes
     assert {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()} == before
+
+
+def test_a_lone_surrogate_survives_the_child() -> None:
+    """Regression (fuzzing): output holding a lone surrogate ended the child without an answer."""
+    assert render_chats("{{ messages[0].content }}!", [[{"role": "user", "content": "\udcff"}]], {}) == ["\udcff!"]
