@@ -43,7 +43,8 @@ from provenance.tokenizer.vocab import (
 )
 
 # Tokens matched whole in raw text (control, unknown, user-defined): real vocabularies have a few
-# hundred (Llama 4: 2,048 specials; Gemma 3: ~6,400 with its <unusedN>). The tokenizers library spends
+# hundred to a few thousand (Llama 4: 2,048 specials; Gemma 3 270M GGUF: 6,249 special ids, per its
+# shipped fingerprint). The tokenizers library spends
 # ~1 KB and ~10 µs on each: 2^21 of them took 30 s and 2.4 GB; at the cap, 0.7 CPU s and 76 MB,
 # 48x the 1.6 MB of GGUF that declares them (benchmarks/bounds.py).
 MAX_ADDED_TOKENS = 1 << 16
