@@ -44,9 +44,9 @@ from provenance.tokenizer.vocab import (
 
 # Tokens matched whole in raw text (control, unknown, user-defined): real vocabularies have a few
 # hundred to a few thousand (Llama 4: 2,048 specials; Gemma 3 270M GGUF: 6,249 special ids, per its
-# shipped fingerprint). The tokenizers library spends
-# ~1 KB and ~10 µs on each: 2^21 of them took 30 s and 2.4 GB; at the cap, 0.7 CPU s and 76 MB,
-# 48x the 1.6 MB of GGUF that declares them (benchmarks/bounds.py).
+# shipped fingerprint). The tokenizers library spends ~1 KB and ~10 µs on each: 2^21 of them took
+# 30 s and 2.4 GB; at the cap, 0.7 CPU s and 76 MB, 48x the 1.6 MB of GGUF that declares them
+# (benchmarks/bounds.py).
 MAX_ADDED_TOKENS = 1 << 16
 
 # Token types as GGUF stores them (llama.cpp's numbering, identical to SentencePiece's piece types).
