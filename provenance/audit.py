@@ -48,6 +48,7 @@ from provenance.domain import EvidenceKind, Progress, Verdict
 from provenance.errors import ProvenanceError
 from provenance.evidence import Evidence
 from provenance.evidence.architecture import architecture_evidence
+from provenance.evidence.behaviour.canaries import template_notes
 from provenance.evidence.behaviour.compare import behaviour_against
 from provenance.evidence.behaviour.probes import ProbeResults
 from provenance.evidence.behaviour.score import BehaviourResult
@@ -323,6 +324,7 @@ def _check_references(
     if behaviour:
         # every reference gets a result: what cannot be measured comes back inconclusive with its reason
         beh = {r.reference: r for r in behaviour_against(ckpt, probes, progress, device)}
+        notes += template_notes(ckpt.tokenizer)
     if behaviour and probes and (ckpt.args is None or not ckpt.args.runnable):
         what = "a LoRA adapter" if ckpt.args is None else f"architecture {ckpt.args.arch!r}"
         notes.append(f"behaviour not measured: our engine has no forward pass for {what}")

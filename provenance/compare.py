@@ -17,6 +17,7 @@ from provenance.checkpoint import inputs_of, open_checkpoint
 from provenance.checkpoint.base import Checkpoint
 from provenance.domain import Progress
 from provenance.errors import ProvenanceError, UnsupportedError
+from provenance.evidence.behaviour.canaries import template_notes
 from provenance.evidence.behaviour.probes import (
     ProbeResults,
     candidate_results,
@@ -99,7 +100,9 @@ def _behaviour_vs_fingerprint(fp: Fingerprint, cand: Checkpoint, progress: Progr
         notes.append("behaviour not compared: the fingerprint holds no canary results")
         return None
     try:
-        return compare_behaviour(fp.behaviour, candidate_results(cand, fp.behaviour, progress, device), fp.name)
+        cand_probes = candidate_results(cand, fp.behaviour, progress, device)
+        notes += template_notes(cand.tokenizer)
+        return compare_behaviour(fp.behaviour, cand_probes, fp.name)
     except UnsupportedError as e:
         notes.append(f"behaviour not compared: {e}")
         return None
@@ -110,6 +113,7 @@ def _behaviour_pair(ref: Checkpoint, cand: Checkpoint, progress: Progress | None
     try:
         ref_probes: ProbeResults = run_canaries(ref, progress=progress, device=device)
         cand_probes = candidate_results(cand, ref_probes, progress, device)
+        notes += template_notes(ref.tokenizer, cand.tokenizer)
         return compare_behaviour(ref_probes, cand_probes, str(ref.path.name))
     except UnsupportedError as e:
         notes.append(f"behaviour not compared: {e}")

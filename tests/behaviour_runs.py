@@ -29,7 +29,7 @@ from tests.models import cache_dir, fetch, stories260k
 SMOL_FP = "smollm2-135m-instruct"
 STORIES_FP = "stories260k"
 _CODE = ("evidence/behaviour/canaries.py", "engine/model.py", "tokenizer/vocab.py", "tokenizer/files.py",
-         "tokenizer/rebuilt.py", "tokenizer/chat.py", "data/canaries-v1.json")
+         "tokenizer/rebuilt.py", "tokenizer/chat.py", "tokenizer/chat_child.py", "data/canaries-v1.json")
 
 
 def reference(slug: str) -> Fingerprint:

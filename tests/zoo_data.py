@@ -232,7 +232,7 @@ def train(
 
 # -- where models live, and how they are read and written ---------------------------------------
 
-class ZooUnavailable(Exception):  # noqa: N818 (a skip reason, not an error)
+class ZooUnavailable(Exception):
     """The entry's source model is absent (../shared missing) or opt-in and not enabled."""
 
 

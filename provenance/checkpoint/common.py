@@ -22,6 +22,7 @@ from provenance.checkpoint.base import (
     SourceFile,
     layer_name,
 )
+from provenance.checkpoint.torch_archive import check_torch_archive
 from provenance.errors import PARSE_ERRORS, FormatError, native, one_line
 from provenance.fileio import file_size
 from provenance.modelargs import ModelArgs
@@ -38,7 +39,7 @@ def torch_load(path: Path) -> dict[str, torch.Tensor]:
     A pickle that needs anything beyond tensors and plain containers (custom classes, arbitrary
     callables) is refused: executing it could run code.
     """
-    file_size(path)
+    check_torch_archive(path)  # sizes and storage claims, before torch inflates or allocates anything
     with open(path, "rb") as f:
         # Zip archives (torch >= 1.6) are memory-mapped. Legacy raw pickles cannot be, and are read
         # whole anyway: from memory, so that a length the pickle claims (read(2**32) for a 4 GB

@@ -3,6 +3,12 @@
 Audited files are hostile by default: a header may claim a terabyte, offsets may overlap or point past
 the end, an index may name ``../../etc/passwd``. Each check here runs *before* anything is allocated
 from the claimed sizes and turns every violation into a one-line :class:`FormatError` naming the file.
+
+Each limit also bounds what a file *within* it can cost: the comment beside it gives the time and peak
+memory, as a multiple of the input's size, measured at the cap with the costliest content the format
+allows (``benchmarks/bounds.py``, 2-core machine). Limits kept elsewhere: ``MAX_PICKLE_BYTES``
+(checkpoint/torch_archive.py), ``MAX_ADDED_TOKENS`` (tokenizer/rebuilt.py), the chat-template sandbox's
+``CHAT_*`` caps (tokenizer/chat.py: a constant bound, whatever the template's size).
 """
 
 from __future__ import annotations
@@ -18,8 +24,10 @@ from provenance.fileio import read_json_object
 # A safetensors header lists names, dtypes, shapes and offsets: ~100 bytes per tensor. 100 MiB is the
 # limit the safetensors library itself enforces and far above any real model (Llama 3.1 405B: ~2 MB).
 MAX_HEADER_BYTES = 100 * 1024 * 1024
+# Cost at the cap (benchmarks/bounds.py; 500,000 entries): 4.5 CPU s, 6x the header in peak memory (~600 MB).
 # config.json, params.json, index files, adapter configs and model cards are kilobytes to a few MB.
 MAX_JSON_BYTES = 32 * 1024 * 1024
+# Cost at the cap, worst case (an empty object per 3 bytes): 1.1 CPU s, 26x the file in memory (~0.9 GB).
 # The largest real checkpoints (MoE with unfused experts) carry tens of thousands of tensors.
 MAX_TENSORS = 500_000
 # GGUF key/value pairs: real files have ~20-60; tokenizer arrays count as one pair each.
@@ -28,6 +36,8 @@ MAX_KV = 65_536
 # all arrays of one file together are bounded too, since each element becomes a Python object of
 # ~30-60 bytes: 2^22 elements (5x Gemma 3's 786k tokens + scores + types) stay under ~250 MB, where
 # 2^24 uint32 elements took 700 MB (measured: 4 arrays of 2^22 in a 64 MB header).
+# Cost at the cap: 2^22 short strings (50 MB) 2.3 CPU s and 7x in memory (~350 MB); 2^22 one-byte
+# numbers 0.05 s and 9x (numbers become Python ints).
 MAX_GGUF_ARRAY = 1 << 22
 MAX_GGUF_ELEMENTS = 1 << 22
 # GGUF strings: chat templates are the longest real ones (tens of kilobytes).

@@ -29,8 +29,8 @@ from typing import Any
 from provenance.checkpoint import inputs_of, open_checkpoint
 from provenance.domain import Progress
 from provenance.errors import FormatError, ProvenanceError
-from provenance.fingerprint.format import SUFFIX, Fingerprint, read_header
 from provenance.fileio import Inputs, check_output
+from provenance.fingerprint.format import SUFFIX, Fingerprint, read_header
 
 ENV = "PROVENANCE_REGISTRY"
 

@@ -42,6 +42,13 @@ from provenance.tokenizer.vocab import (
     hf_backend,
 )
 
+# Tokens matched whole in raw text (control, unknown, user-defined): real vocabularies have a few
+# hundred to a few thousand (Llama 4: 2,048 specials; Gemma 3 270M GGUF: 6,249 special ids, per its
+# shipped fingerprint). The tokenizers library spends ~1 KB and ~10 µs on each: 2^21 of them took
+# 30 s and 2.4 GB; at the cap, 0.7 CPU s and 76 MB, 48x the 1.6 MB of GGUF that declares them
+# (benchmarks/bounds.py).
+MAX_ADDED_TOKENS = 1 << 16
+
 # Token types as GGUF stores them (llama.cpp's numbering, identical to SentencePiece's piece types).
 NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
 
@@ -127,6 +134,13 @@ def _add_typed_tokens(tok: tokenizers.Tokenizer, tokens: Sequence[str], types: S
         tok.add_special_tokens(special)
     if user:
         tok.add_tokens(user)
+
+
+def check_added_tokens(types: Sequence[int], path: str | Path | None) -> None:
+    """Refuse more than MAX_ADDED_TOKENS tokens matched whole in text, before the library builds them."""
+    added = sum(t in (CONTROL, UNKNOWN, USER_DEFINED) for t in types)
+    if added > MAX_ADDED_TOKENS:
+        raise FormatError(f"{added} control and user-defined tokens, more than {MAX_ADDED_TOKENS}", path)
 
 
 def split_merge(line: str) -> tuple[str, str]:
@@ -264,6 +278,7 @@ def from_gguf_metadata(kv: Mapping[str, Any], path: str | Path | None = None) ->
     n = len(tokens)
     types = _gguf_list(kv, "tokenizer.ggml.token_type", int, n, path) or [NORMAL] * n
     special = [i for i, t in enumerate(types) if t in (CONTROL, UNKNOWN, UNUSED)]
+    check_added_tokens(types, path)
 
     def token_id(key: str, default: int | None) -> int | None:
         value = kv.get(key, default)
@@ -355,6 +370,7 @@ def load_llama2c_tokenizer(path: str | Path, vocab_size: int | None = None) -> T
         check_vocab_size(len(tokens), p)
     if not tokens or (vocab_size is not None and len(tokens) != vocab_size):
         raise FormatError(f"holds {len(tokens)} tokens, expected {vocab_size or 'some'}", p)
+    check_added_tokens(types, p)
     unk = 0 if types[0] == UNKNOWN else None
     try:
         tok = sentencepiece_bpe(tokens, scores, types, add_space_prefix=True, unk_id=unk)

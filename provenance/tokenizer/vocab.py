@@ -26,7 +26,7 @@ from typing import Any
 import tokenizers
 
 from provenance.errors import FormatError, UnsupportedError, native
-from provenance.tokenizer.chat import render_chat
+from provenance.tokenizer.chat import TemplateRefused, render_chats
 
 # Bounds applied before anything is allocated from an untrusted file.
 MAX_FILE_BYTES = 256 << 20  # the largest real tokenizer file we know (Gemma 3 tokenizer.json) is 33 MB
@@ -90,6 +90,7 @@ class Tokenizer:
         chat_template: the Jinja chat template, or ``None``.
         source: the file it was read from (for error messages).
         notes: caveats found while building it (e.g. an unknown GGUF pre-tokenizer).
+        chat_refusal: "chat template refused: ..." once rendering refused the template, else ``None``.
     """
 
     def __init__(
@@ -122,6 +123,7 @@ class Tokenizer:
         self.chat_template = chat_template
         self.source = str(source) if source is not None else None
         self.notes = tuple(notes)
+        self.chat_refusal: str | None = None  # why the chat template was refused, once it has been
 
     @property
     def vocab_size(self) -> int:
@@ -189,18 +191,32 @@ class Tokenizer:
     def apply_chat_template(
         self, messages: Sequence[Mapping[str, Any]], add_generation_prompt: bool = True, **variables: Any
     ) -> str:
-        """Render ``messages`` with the chat template, in a sandbox (templates come from files).
+        """Render ``messages`` with the chat template (see :meth:`apply_chat_templates`)."""
+        return self.apply_chat_templates([messages], add_generation_prompt, **variables)[0]
+
+    def apply_chat_templates(
+        self, conversations: Sequence[Sequence[Mapping[str, Any]]], add_generation_prompt: bool = True,
+        **variables: Any,
+    ) -> list[str]:
+        """Render each conversation with the chat template, all in one sandboxed child process
+        (templates come from files: see :mod:`provenance.tokenizer.chat`).
 
         Variables as in transformers: ``messages``, ``add_generation_prompt``, ``bos_token``,
-        ``eos_token``, plus ``variables``. ``strftime_now`` is deliberately absent, so templates
-        that would print today's date fall back to their fixed one and output stays deterministic.
+        ``eos_token``, plus ``variables`` (JSON values). ``strftime_now`` is deliberately absent, so
+        templates that would print today's date fall back to their fixed one and output stays
+        deterministic. A refused template raises :class:`~provenance.tokenizer.chat.TemplateRefused`
+        and is remembered in ``chat_refusal``.
         """
         if self.chat_template is None:
             raise UnsupportedError("the tokenizer has no chat template", self.source)
         names = {"bos_token": self.bos_id, "eos_token": self.eos_id}
         context = {k: (self.tokens[i] if i is not None else "") for k, i in names.items()}
-        context.update(variables, messages=[dict(m) for m in messages], add_generation_prompt=add_generation_prompt)
-        return render_chat(self.chat_template, context, self.source)
+        try:
+            return render_chats(self.chat_template, conversations, {**context, **variables}, add_generation_prompt,
+                                self.source)
+        except TemplateRefused as e:
+            self.chat_refusal = e.reason
+            raise
 
     def __repr__(self) -> str:
         return f"Tokenizer(kind={self.kind!r}, vocab_size={self.vocab_size}, identity={self.identity[:12]})"

@@ -33,9 +33,22 @@ def _run(kind: str, path: Path) -> None:
             for _ in c.items():
                 pass
     elif kind == "tokenizer":
-        load_tokenizer(path)
+        tok = load_tokenizer(path)
+        if tok._encoder is not None:  # what the probes do with it: padding/truncation settings act here
+            tok.encode("Hello world, a sentence of a few tokens.")
     elif kind == "llama2c_tokenizer":
         load_llama2c_tokenizer(path)
+    elif kind == "gguf_tokenizer":
+        from provenance.checkpoint.gguf import read_header
+        from provenance.tokenizer.rebuilt import from_gguf_metadata
+
+        from_gguf_metadata(read_header(path)[0], path)
+    elif kind == "chat":  # the file holds a chat template; rendered as an audit renders canaries
+        from provenance.tokenizer.vocab import Tokenizer
+
+        tok = Tokenizer("plain", ["<s>", "</s>"], special_ids=[0, 1], surface="plain", encoder=None, decoder=None,
+                        bos_id=0, eos_id=1, chat_template=path.read_text(), source=path)
+        tok.apply_chat_templates([[{"role": "user", "content": "hi"}]] * 10)
     elif kind == "fingerprint":
         Fingerprint.load(path)
     elif kind == "allocate":

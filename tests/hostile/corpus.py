@@ -205,7 +205,22 @@ def fingerprint_path() -> Path:
 
 
 __all__ = [
-    "NORMAL", "USER_DEFINED", "fingerprint_path", "llama2c_tokenizer_bin", "smol_gguf_header", "smol_kv",
-    "shard_hf", "smol_tokenizer_json", "smol_tokenizer_kv", "spm_path", "spm_tokenizer_json", "stories_hf",
-    "stories_llama2c", "stories_lora", "stories_meta", "stories_path", "stories_state", "write_sparse",
+    "NORMAL",
+    "USER_DEFINED",
+    "fingerprint_path",
+    "llama2c_tokenizer_bin",
+    "shard_hf",
+    "smol_gguf_header",
+    "smol_kv",
+    "smol_tokenizer_json",
+    "smol_tokenizer_kv",
+    "spm_path",
+    "spm_tokenizer_json",
+    "stories_hf",
+    "stories_llama2c",
+    "stories_lora",
+    "stories_meta",
+    "stories_path",
+    "stories_state",
+    "write_sparse",
 ]

@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from provenance.errors import FormatError
+from provenance.tokenizer.chat import TemplateRefused
 
 if TYPE_CHECKING:
     from provenance.tokenizer.vocab import Tokenizer
@@ -242,13 +243,13 @@ def render(canaries: CanarySet, tok: Tokenizer) -> list[RenderedProbe]:
     n_random = sum(p.kind == "random" for p in canaries.probes)
     draws = random_sequences(canaries, vocabulary_keys(tok), n_random)
     bos = [tok.bos_id] if tok.add_bos and tok.bos_id is not None else []
+    chats = _chat_prompts(canaries, tok)
     out = []
     for p in canaries.probes:
         if p.kind == "random":
             ids = bos + draws[p.index]
-        elif p.kind == "chat" and tok.chat_template:  # a template spells out the BOS it wants
-            prompt = tok.apply_chat_template([{"role": "user", "content": p.text}]) + p.prefix
-            ids = tok.encode(prompt, add_bos=False)
+        elif p.kind == "chat" and chats is not None:  # a template spells out the BOS it wants
+            ids = tok.encode(chats[p.id] + p.prefix, add_bos=False)
         elif p.kind == "chat":
             ids = tok.encode(f"User: {p.text}\nAssistant:" + (f" {p.prefix}" if p.prefix else ""))
         else:
@@ -257,3 +258,23 @@ def render(canaries: CanarySet, tok: Tokenizer) -> list[RenderedProbe]:
             raise FormatError(f"canary {p.id} tokenized to {len(ids)} tokens")
         out.append(RenderedProbe(p, tuple(ids)))
     return out
+
+
+def _chat_prompts(canaries: CanarySet, tok: Tokenizer) -> dict[str, str] | None:
+    """The chat probes rendered by the model's own template (one sandboxed child for all of them);
+    ``None`` without a template, or when the template is refused: the probes then fall back to plain
+    text and ``tok.chat_refusal`` says why (see :func:`template_notes`)."""
+    chat = [p for p in canaries.probes if p.kind == "chat"]
+    if not tok.chat_template or not chat:
+        return None
+    try:
+        rendered = tok.apply_chat_templates([[{"role": "user", "content": p.text}] for p in chat])
+    except TemplateRefused:
+        return None
+    return {p.id: text for p, text in zip(chat, rendered)}
+
+
+def template_notes(*tokenizers: Tokenizer | None) -> list[str]:
+    """A note for each tokenizer whose chat template was refused ("chat template refused: ..."):
+    evidence about the file, reported beside the verdict rather than failing the audit."""
+    return [t.chat_refusal for t in tokenizers if t is not None and t.chat_refusal]
