@@ -191,7 +191,7 @@ def _exit_code(findings: list[dict[str, Any]], fail_on: str) -> int:
 @click.option("--registry-dir", type=click.Path(file_okay=False), help="User registry folder (also PROVENANCE_REGISTRY).")
 @click.option("--behaviour/--no-behaviour", default=True, show_default=True,
               help="Run the canary probes (forward passes) for behavioural evidence.")
-@click.option("--baseline", "baseline_path", type=click.Path(dir_okay=False),
+@click.option("--baseline", "baseline_path", type=click.Path(),
               help="A previous --format json report of this model: report new / fixed / unchanged findings and "
                    "the verdicts that moved; --fail-on then counts only new findings.")
 @_device_option()

@@ -22,7 +22,6 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from provenance.checkpoint.safety import read_json
 from provenance.errors import FormatError
 from provenance.report import view
 from provenance.domain import Severity
@@ -81,6 +80,10 @@ class BaselineDiff:
 def load(path: str | Path) -> dict[str, Any]:
     """A previous ``--format json`` audit report, checked enough that :func:`diff` can trust its shape
     (hostile or foreign files give one :class:`FormatError`)."""
+    from provenance.checkpoint.safety import (
+        read_json,  # renderers import this module: keep torch out
+    )
+
     path = Path(path)
     body = read_json(path, "baseline report")
     if body.get("kind") != "audit":
@@ -157,9 +160,9 @@ def lines(body: Mapping[str, Any]) -> list[str]:
     if not isinstance(section, Mapping):
         return []
     c = section.get("counts") or {}
-    out = [f"since {view.one_line(section.get('source') or 'the baseline', 200)}: {c.get('new', 0)} new, "
-           f"{c.get('fixed', 0)} fixed, {c.get('unchanged', 0)} unchanged"]
-    out += [f"moved: {view.one_line(m['what'], 200)} {m['before'] or '(absent)'} -> {m['after'] or '(absent)'}"
+    source = view.one_line(section.get("source") or "the baseline", 200)
+    out = [f"since {source}: {c.get('new', 0)} new, {c.get('fixed', 0)} fixed, {c.get('unchanged', 0)} unchanged"]
+    out += [f"moved: {view.one_line(m['what'], 200)} {m['before'] or '(absent)'} → {m['after'] or '(absent)'}"
             for m in section.get("moves") or []]
     out += [f"{r['state']}: {r['id']} ({r['severity']}) {view.one_line(r['title'], 200)}"
             for r in section.get("findings") or [] if r["state"] != State.UNCHANGED.value]

@@ -21,12 +21,13 @@ def _section(r: RuleDoc) -> str:
 
 def render() -> str:
     """The page's Markdown text."""
-    out = [f"# Rules\n\n<!-- {RULES_PAGE} is generated from provenance/rule_docs.py by "
-           "`python docs/regenerate.py`: edit the table, not this page -->\n\n"
-           "Every finding of `provenance audit` carries one of these stable ids, and `provenance compare` reports "
-           "its verdict under a `PROV-CMP` id. A finding's severity is its rule's default unless the rule says "
-           "otherwise. In SARIF each rule's `helpUri` links to its section here.\n\n"
-           "| id | name | severity | title |\n|---|---|---|---|\n"]
+    intro = (f"# Rules\n\n<!-- {RULES_PAGE} is generated from provenance/rule_docs.py by "
+             "`python docs/regenerate.py`: edit the table, not this page -->\n\n"
+             "Every finding of `provenance audit` carries one of these stable ids, and `provenance compare` reports "
+             "its verdict under a `PROV-CMP` id. A finding's severity is its rule's default unless the rule says "
+             "otherwise. In SARIF each rule's `helpUri` links to its section here.\n\n"
+             "| id | name | severity | title |\n|---|---|---|---|\n")
+    out = [intro]
     out += [f"| [{r.id}](#{r.anchor}) | {r.name} | {r.severity.value} | {r.title} |\n" for r in RULES]
     for key, heading in _GROUPS:
         out.append(f"\n## {heading}\n")
