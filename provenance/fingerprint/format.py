@@ -351,10 +351,10 @@ def _tokenizer_info(ckpt: Checkpoint) -> TokenizerInfo | None:
 
 
 def _weight_sketch(ckpt: Checkpoint, progress: Progress | None, notes: list[str]) -> Any:
-    from provenance.evidence import weights
+    from provenance.evidence.weights.sketch import sketch
 
     try:
-        return weights.sketch(ckpt, progress=progress)
+        return sketch(ckpt, progress=progress)
     except UnsupportedError as e:
         notes.append(f"weight sketch not made: {without_path(e)}")
         return None
