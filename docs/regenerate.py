@@ -1,4 +1,4 @@
-"""Write docs/rules.md from the rule table (provenance/rule_docs.py); ``--check`` exits 1 when the
+"""Write docs/rules.md from the rule table (provenance/knowledge/rules.py); ``--check`` exits 1 when the
 committed page is stale instead of writing it."""
 
 from __future__ import annotations

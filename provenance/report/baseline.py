@@ -18,19 +18,22 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from provenance.errors import FormatError
-from provenance.report import view
 from provenance.domain import Severity
+from provenance.errors import FormatError
+from provenance.fileio import read_json_object
+from provenance.report import view
 
+#: a report of ours is kilobytes (the SmolLM2 example: 40 kB); this bounds a hostile baseline file
+MAX_BYTES = 32 * 1024 * 1024
 #: a previous report with more findings than this is not one we wrote (an audit has a few dozen at most)
 MAX_FINDINGS = 10_000
 
 
-class State(str, Enum):
+class State(StrEnum):
     """A finding's state against the baseline (SARIF ``baselineState`` uses the first two; a fixed
     finding is SARIF's ``absent``)."""
 
@@ -39,9 +42,15 @@ class State(str, Enum):
     FIXED = "fixed"
 
 
+def _part(body: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    """``body[key]`` when it is an object, else empty (a baseline file may lack or mistype it)."""
+    value = body.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
 def finding_key(f: Mapping[str, Any]) -> str:
     """``PROV-LIC-003 README.md license``: rule id, anchor file and field (line left out)."""
-    anchor = f.get("anchor") if isinstance(f.get("anchor"), Mapping) else {}
+    anchor = _part(f, "anchor")
     return " ".join(str(x) for x in (f.get("id"), anchor.get("path") or "-", anchor.get("field") or "-"))
 
 
@@ -80,12 +89,8 @@ class BaselineDiff:
 def load(path: str | Path) -> dict[str, Any]:
     """A previous ``--format json`` audit report, checked enough that :func:`diff` can trust its shape
     (hostile or foreign files give one :class:`FormatError`)."""
-    from provenance.checkpoint.safety import (
-        read_json,  # renderers import this module: keep torch out
-    )
-
     path = Path(path)
-    body = read_json(path, "baseline report")
+    body = read_json_object(path, MAX_BYTES, "baseline report")
     if body.get("kind") != "audit":
         raise FormatError("baseline is not a provenance audit report (--format json)", path)
     findings = body.get("findings")
@@ -120,12 +125,12 @@ def diff(previous: Mapping[str, Any], current: Mapping[str, Any], source: str = 
 
 
 def _verdicts(body: Mapping[str, Any]) -> dict[str, str | None]:
-    lin = body.get("lineage") if isinstance(body.get("lineage"), Mapping) else {}
-    lic = body.get("license") if isinstance(body.get("license"), Mapping) else {}
+    lin, lic = _part(body, "lineage"), _part(body, "license")
     out = {"lineage.verdict": lin.get("verdict"), "lineage.base": lin.get("base"),
            "lineage.meta_lineage": lin.get("meta_lineage"), "license.concluded": lic.get("concluded"),
            "risk": body.get("risk")}
-    refs = lin.get("references") if isinstance(lin.get("references"), list) else []
+    refs = lin.get("references")
+    refs = refs if isinstance(refs, list) else []
     out.update({f"references[{r.get('name')}].verdict": r.get("verdict") for r in refs if isinstance(r, Mapping)})
     return {k: None if v is None else view.one_line(v, 200) for k, v in out.items()}
 

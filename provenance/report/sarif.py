@@ -10,7 +10,7 @@ Severity mapping: critical/high -> ``error``, medium -> ``warning``, low -> ``no
 finding (e.g. PROV-OK-001) is a ``pass`` result. ``security-severity`` lets GitHub show the level.
 
 Rules carry their friendly ``name`` and ``helpUri`` (a section of ``docs/rules.md``) from
-:mod:`provenance.rule_docs`. A comparison has no findings: its verdict is its one result, under a
+:data:`provenance.knowledge.rules.RULES`. A comparison has no findings: its verdict is its one result, under a
 ``PROV-CMP`` rule. With ``--baseline`` each result has ``baselineState`` (``new``/``unchanged``) and
 the run's properties hold the baseline section, fixed findings included.
 """
@@ -22,8 +22,9 @@ import posixpath
 from typing import Any
 from urllib.parse import quote
 
-from provenance import rule_docs
+from provenance import REPOSITORY_URL
 from provenance.domain import Severity
+from provenance.knowledge.rules import RULE_BY_ID, compare_rule
 from provenance.report import baseline, markdown, view
 from provenance.report.json_ import dumps
 from provenance.report.model import Report
@@ -53,10 +54,10 @@ def plain(value: object) -> str:
 
 
 def _rule(f: dict[str, Any]) -> dict[str, Any]:
-    """The rule of a finding's id: name, texts and ``helpUri`` from :mod:`provenance.rule_docs`; an id this
+    """The rule of a finding's id: name, texts and ``helpUri`` from its row of the rule table; an id this
     version does not know (none today) keeps the finding's own texts."""
     sev = f.get("severity", "none")
-    doc = rule_docs.rule(f["id"])
+    doc = RULE_BY_ID.get(f["id"])
     if doc is not None:
         short, full = doc.title, doc.trigger
         parts = (("Trigger", doc.trigger), ("Why it matters", doc.why), ("What to do", doc.action))
@@ -76,7 +77,7 @@ def _rule(f: dict[str, Any]) -> dict[str, Any]:
         out["name"] = doc.name
     out |= {"shortDescription": {"text": plain(short)}, "fullDescription": {"text": plain(full)},
             "help": {"text": plain(help_text), "markdown": f"**{markdown.text(f['id'])}**: {help_md}"},
-            "defaultConfiguration": {"level": "note" if default == "none" else _LEVEL[default]}, "properties": props}
+            "defaultConfiguration": {"level": "note" if default == "none" else _LEVEL[Severity(default)]}, "properties": props}
     if doc is not None:
         out["helpUri"] = doc.help_uri
     return out
@@ -120,7 +121,7 @@ def _result(f: dict[str, Any], index: int, report: Report, state: baseline.State
 def _compare_finding(body: dict[str, Any]) -> dict[str, Any]:
     """A comparison's verdict as the one finding its SARIF log carries (rule ``PROV-CMP-*``), placed
     on model B."""
-    doc = rule_docs.compare_rule(str(body.get("verdict")))
+    doc = compare_rule(str(body.get("verdict")))
     h = view.headline(body)
     facts = "; ".join(f"{k} {v}" for k, v in h.facts if k != "verdict")
     return {"id": doc.id, "severity": doc.severity.value, "title": h.title,
@@ -135,7 +136,7 @@ def to_data(report: Report) -> dict[str, Any]:
     kinds: list[str | None] = [None] * len(findings)
     states = baseline.states(body)
     if body["kind"] == "compare" and not findings:
-        findings, kinds, states = [_compare_finding(body)], [_COMPARE_KIND.get(body.get("verdict"))], [None]
+        findings, kinds, states = [_compare_finding(body)], [_COMPARE_KIND.get(str(body.get("verdict")))], [None]
     rules: list[dict[str, Any]] = []
     index: dict[str, int] = {}
     for f in findings:
@@ -155,7 +156,7 @@ def to_data(report: Report) -> dict[str, Any]:
     if meta.generated_at:
         invocation["endTimeUtc"] = meta.generated_at
     run = {"tool": {"driver": {"name": meta.tool, "version": meta.version, "semanticVersion": meta.version,
-                               "informationUri": rule_docs.REPOSITORY_URL, "rules": rules}},
+                               "informationUri": REPOSITORY_URL, "rules": rules}},
            "automationDetails": {"id": f"{meta.tool}/{body['kind']}/"},
            "invocations": [invocation],
            "results": [_result(f, index[f["id"]], report, state, kind)

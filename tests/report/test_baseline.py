@@ -4,6 +4,7 @@ SARIF ``baselineState``, and hostile baseline files."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -11,8 +12,9 @@ from typing import Any
 import jsonschema
 import pytest
 from click.testing import CliRunner
+from rich.console import Console
 
-from provenance.cli import cli
+from provenance.cli import cli, terminal
 from provenance.report import baseline, json_, make_report, render
 from tests.report.bodies import RegistryChange
 from tests.report.schemas import validate_sarif
@@ -59,6 +61,9 @@ def test_sarif_carries_baseline_state(registry_change: RegistryChange) -> None:
 
 def test_human_formats_show_what_moved(registry_change: RegistryChange) -> None:
     report = make_report(_load(registry_change.after), ["provenance", "audit", "child"])
+    buf = io.StringIO()
+    terminal.render_audit(Console(file=buf, width=200), report.body)
+    assert "baseline: moved: lineage.verdict independent → derived" in buf.getvalue()
     for fmt in ("md", "html"):
         text = render(report, fmt)
         assert "Since the baseline" in text and "1 new, 1 fixed, 0 unchanged" in text, fmt

@@ -12,12 +12,9 @@ from urllib.parse import quote
 import jsonschema
 import pytest
 
-<<<<<<< HEAD
+from provenance import REPOSITORY_URL
 from provenance.knowledge.licenses import get_license, normalize_license
-=======
-from provenance import rule_docs
-from provenance.licenses import get_license, normalize_license
->>>>>>> cd54972 (Tests: SARIF multitool on every SARIF we produce, baseline on a real registry change, rule table and docs/rules.md; composite action.yml (actionlint + shellcheck in tests); README workflow uses the Action; baselines section)
+from provenance.knowledge.rules import RULE_BY_ID, compare_rule
 from provenance.report import (
     Format,
     Report,
@@ -174,10 +171,10 @@ def test_sarif_for_clean_and_compare_bodies_is_valid(stories_audit: dict[str, An
         doc = json.loads(render(_report(body), "sarif"))
         validate_sarif(doc)
         run = doc["runs"][0]
-        assert run["tool"]["driver"]["informationUri"] == rule_docs.REPOSITORY_URL
+        assert run["tool"]["driver"]["informationUri"] == REPOSITORY_URL
         assert run["properties"]["verdict"] == view.headline(body).verdict
         for r in run["tool"]["driver"]["rules"]:
-            assert r["name"] == rule_docs.rule(r["id"]).name and r["helpUri"].endswith(f"docs/rules.md#{r['id'].lower()}")
+            assert r["name"] == RULE_BY_ID[r["id"]].name and r["helpUri"].endswith(f"docs/rules.md#{r['id'].lower()}")
     assert len(json.loads(render(_report(stories_audit), "sarif"))["runs"][0]["results"]) == len(stories_audit["findings"])
 
 
@@ -186,7 +183,7 @@ def test_sarif_compare_verdict_is_its_one_result(compare_same_depth: dict[str, A
     for body in (compare_same_depth, compare_other_depth):
         run = json.loads(render(_report(body), "sarif"))["runs"][0]
         (res,) = run["results"]
-        doc = rule_docs.compare_rule(body["verdict"])
+        doc = compare_rule(body["verdict"])
         assert (res["ruleId"], run["tool"]["driver"]["rules"][0]["id"]) == (doc.id, doc.id)
         assert res["kind"] == {"derived": "fail", "independent": "pass", "inconclusive": "review"}[body["verdict"]]
         assert view.headline(body).title in res["message"]["text"]
