@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from provenance.cli import cli, terminal
+from provenance.fingerprint import registry
 from provenance.report import baseline, json_, make_report, render
 from tests.report.bodies import RegistryChange
 from tests.report.schemas import validate_sarif
@@ -39,6 +40,8 @@ def test_registry_change_moves_the_verdict(registry_change: RegistryChange) -> N
     assert moved["references[parent].verdict"] == (None, "derived")  # the reference the registry gained
     assert moved["license.concluded"] == ("apache-2.0", "mit") and moved["risk"] == ("none", "low")
     assert not any(k.startswith("references[stories260K]") for k in moved)  # shipped references did not move
+    (entry,) = [e for e in registry.list_entries(registry_change.registry) if e.origin == "user"]
+    assert (entry.name, entry.license, entry.has_weights, entry.has_behaviour) == ("parent", "mit", True, False)
 
 
 def test_only_new_findings_fail(registry_change: RegistryChange) -> None:
