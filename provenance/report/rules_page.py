@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from provenance.knowledge.rules import COMPARE_RULES, RULES, RULES_PAGE, Rule
 
-_GROUPS = (("LIN", "Lineage"), ("LIC", "Licenses"), ("OK", "Passes"), ("CMP", "Comparison verdicts (`provenance compare`)"))
+_GROUPS = (("LIN", "Lineage"), ("LIC", "Licenses"), ("INT", "Integrity (model signing; not lineage)"), ("OK", "Passes"),
+           ("CMP", "Comparison verdicts (`provenance compare`)"))
 
 
 def _group(r: Rule) -> str:
