@@ -211,6 +211,9 @@ def _exit_code(findings: list[dict[str, Any]], fail_on: str) -> int:
 @click.option("--registry-dir", type=click.Path(file_okay=False), help="User registry folder (also PROVENANCE_REGISTRY).")
 @click.option("--behaviour/--no-behaviour", default=True, show_default=True,
               help="Run the canary probes (forward passes) for behavioural evidence.")
+@click.option("--baseline", "baseline_path", type=click.Path(),
+              help="A previous --format json report of this model: report new / fixed / unchanged findings and "
+                   "the verdicts that moved; --fail-on then counts only new findings.")
 @_device_option()
 @click.option("--signature", type=click.Path(dir_okay=False, path_type=Path),
               help="OpenSSF model-signing signature of MODEL (default: model.sig in the model folder).")
@@ -220,7 +223,7 @@ def _exit_code(findings: list[dict[str, Any]], fail_on: str) -> int:
               help="Certificate chain (PEM) to verify a certificate-signed model with, offline; repeatable.")
 @click.pass_context
 def audit(ctx: click.Context, model: str, fmt: str, output: str | None, fail_on: str,
-          registry_dir: str | None, behaviour: bool, device: str, signature: Path | None,
+          registry_dir: str | None, behaviour: bool, baseline_path: str | None, device: str, signature: Path | None,
           verify_key: Path | None, verify_cert: tuple[Path, ...]) -> None:
     """Audit MODEL: lineage verdict, concluded license, obligations and risk findings.
 
@@ -231,18 +234,25 @@ def audit(ctx: click.Context, model: str, fmt: str, output: str | None, fail_on:
         from provenance.checkpoint import inputs_of, open_checkpoint
         from provenance.evidence.integrity import SigningCheck
         from provenance.fingerprint.registry import registry_inputs
+        from provenance.report import baseline
 
+        previous = baseline.load(baseline_path) if baseline_path else None  # a bad file fails before the audit
         signing = SigningCheck(signature, verify_key, tuple(verify_cert))
-        # the signature, key and certificates are read too
-        signed = Inputs(files=[p for p in (signature, verify_key, *verify_cert) if p is not None])
+        # the signature, key, certificates and baseline are read too
+        signed = Inputs(files=[p for p in (signature, verify_key, *verify_cert, baseline_path) if p is not None])
         with open_checkpoint(model) as ckpt:
             inputs = _guard(output, inputs_of(ckpt) + registry_inputs(registry_dir) + signed)
             with _ProgressBar(ctx) as bar:
                 result = run_audit(ckpt, registry_dir=registry_dir, behaviour=behaviour, progress=bar, device=device,
                                    signing=signing)
         data = result.to_dict()
+        failing = data["findings"]
+        if previous is not None and baseline_path:
+            diff = baseline.diff(previous, data, baseline_path)
+            data["baseline"] = diff.to_dict()
+            failing = list(diff.new)
         _emit_report(data, fmt, output, model, inputs)
-        return _exit_code(data["findings"], fail_on)
+        return _exit_code(failing, fail_on)
 
     _run(ctx, body)
 
@@ -356,11 +366,12 @@ def registry_show(ctx: click.Context, name: str, registry_dir: str | None) -> No
 @click.option("--license", "license_", help="License id, e.g. llama2.")
 @click.option("--source", help="Where your copy came from.")
 @click.option("--overwrite", is_flag=True, help="Replace a user entry of the same name.")
+@click.option("--no-behaviour", is_flag=True, help="Skip the canary probes (weight verdicts only).")
 @_registry_dir_option()
 @_device_option()
 @click.pass_context
 def registry_add(ctx: click.Context, model: str, name: str, family: str | None, license_: str | None,
-                 source: str | None, overwrite: bool, registry_dir: str | None, device: str) -> None:
+                 source: str | None, overwrite: bool, no_behaviour: bool, registry_dir: str | None, device: str) -> None:
     """Fingerprint your own copy of a reference model (e.g. Llama-2-7b-hf) into the user registry."""
 
     def body() -> None:
@@ -368,7 +379,8 @@ def registry_add(ctx: click.Context, model: str, name: str, family: str | None, 
 
         with _ProgressBar(ctx) as bar:
             entry = reg.add(model, name, family=family, license=license_, source=source,
-                            registry_dir=registry_dir, overwrite=overwrite, progress=bar, device=device)
+                            registry_dir=registry_dir, overwrite=overwrite, progress=bar, device=device,
+                            behaviour=not no_behaviour)
         click.echo(f"added {entry.name} -> {entry.path} ({entry.size:,} bytes)", err=True)
 
     _run(ctx, body)

@@ -16,7 +16,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from provenance.report import view
+from provenance.report import baseline, view
 
 
 def safe(value: object, limit: int = 200) -> Text:
@@ -145,6 +145,8 @@ def _layers(console: Console, body: dict[str, Any]) -> None:
 def _notes(console: Console, body: dict[str, Any]) -> None:
     for n in view.notes(body):
         console.print(Text.assemble(_styled("note: ", "bold yellow"), safe(n, 500)))
+    for line in baseline.lines(body):
+        console.print(Text.assemble(_styled("baseline: ", "bold cyan"), safe(line, 500)))
 
 
 def _behaviour(console: Console, title: str, result: dict[str, Any] | None) -> None:

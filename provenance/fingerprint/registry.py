@@ -163,10 +163,12 @@ def add(
     overwrite: bool = False,
     progress: Progress | None = None,
     device: str = "cpu",
+    behaviour: bool = True,
 ) -> Entry:
     """Fingerprint the local model at ``model`` and store it in the user registry as ``name``.
 
-    ``device`` is where the canary probes run (``cuda`` makes a 7B reference quick)."""
+    ``device`` is where the canary probes run (``cuda`` makes a 7B reference quick); ``behaviour=False``
+    skips them (weight verdicts only against this reference)."""
     folder = user_dir(registry_dir)
     target = folder / f"{slug(name)}{SUFFIX}"
     for e in list_entries(registry_dir):
@@ -180,7 +182,7 @@ def add(
         check_output(target, inputs, make_parents=True)  # before the work: never into the model folder
         fp = Fingerprint.from_checkpoint(
             ckpt, name=name, family=family, license=license, source=source or str(model), progress=progress,
-            device=device,
+            device=device, behaviour=behaviour,
         )
     fp.save(target, inputs, make_parents=True)
     return _entry(target, "user")

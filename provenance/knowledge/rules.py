@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from provenance import REPOSITORY_URL
 from provenance.domain import EvidenceKind, Severity, Verdict
 from provenance.evidence.integrity import (
     EVIDENCE_NAME,
@@ -148,6 +149,8 @@ class RiskReport:
 
 
 METADATA_EVIDENCE = "metadata.declared"
+#: The generated page documenting every rule (``python docs/regenerate.py``), relative to the repository.
+RULES_PAGE = "docs/rules.md"
 
 
 @dataclass(frozen=True)
@@ -497,86 +500,239 @@ def _integrity(c: _Ctx) -> list[Finding]:
 
 @dataclass(frozen=True)
 class Rule:
-    """One risk rule: its stable id, a PascalCase name (SARIF's ``name``), the severity it reports (the
-    worst, where a finding may be milder), and when it fires."""
+    """One rule: its stable id, a PascalCase name (SARIF's ``name``), the severity it reports (the
+    worst, where a finding may be milder), when it fires, the check that fires it (``None`` for the
+    compare verdicts, which no check makes), and its documentation: a one-line title, why it matters
+    and what to do (``docs/rules.md``, SARIF's rule texts and ``helpUri``)."""
 
     id: str
     name: str
     severity: Severity
     trigger: str
-    check: Callable[[_Ctx], list[Finding]]
+    check: Callable[[_Ctx], list[Finding]] | None
+    title: str
+    why: str
+    action: str
+
+    @property
+    def anchor(self) -> str:
+        """The heading anchor of this rule on :data:`RULES_PAGE` (GitHub lower-cases heading text)."""
+        return self.id.lower()
+
+    @property
+    def help_uri(self) -> str:
+        """This rule's section of :data:`RULES_PAGE` in the repository."""
+        return f"{REPOSITORY_URL}/blob/main/{RULES_PAGE}#{self.anchor}"
 
 
 #: Every rule, in the order they are checked. A check may serve several rows (one decision, several outcomes).
 RULES: tuple[Rule, ...] = (
     Rule("PROV-LIC-001", "Llama1Weights", Severity.CRITICAL,
-         "weights descend from LLaMA-1 (non-commercial research license, no redistribution)", _llama1),
+         "weights descend from LLaMA-1 (non-commercial research license, no redistribution)", _llama1,
+         title="Weights descend from LLaMA-1",
+         why=("LLaMA-1 was released for non-commercial research only and its redistribution was never "
+              "granted."),
+         action="Do not ship the model or use it commercially; retrain from a permissively licensed base."),
     Rule("PROV-LIC-002", "Llama1DeclaredBase", Severity.HIGH,
-         "base_model names a LLaMA-1 release and the weights were not shown independent", _llama1),
+         "base_model names a LLaMA-1 release and the weights were not shown independent", _llama1,
+         title="Declares a LLaMA-1 base",
+         why="If true, the model is research-only and may not be redistributed.",
+         action=("Verify the lineage from the weights (fingerprint the release); if it holds, treat the "
+                 "model as research-only.")),
     Rule("PROV-LIN-001", "UnverifiedMetaResemblance", Severity.MEDIUM,
          "weak evidence (architecture, tokenizer, metadata) points at a Meta release whose weight fingerprint is "
-         "not installed", _unverified),
+         "not installed", _unverified,
+         title="Unverified: resembles a Meta release",
+         why=("Independent models copy Llama's architecture and tokenizer all the time (TinyLlama, Yi), so "
+              "the resemblance proves nothing; but if the weights do descend from that release, Meta's "
+              "license governs the model."),
+         action=("Fingerprint a licensed copy of the release once (`provenance registry add "
+                 "/path/to/Llama-2-7b-hf --name llama-2-7b`, the finding names the exact command) and audit "
+                 "again.")),
     Rule("PROV-LIN-002", "UndeclaredLlamaDerivative", Severity.HIGH,
-         "weights descend from a Llama release but neither base_model nor license says so", _undeclared),
+         "weights descend from a Llama release but neither base_model nor license says so", _undeclared,
+         title="Undeclared Llama derivative",
+         why=("Meta's license applies to derivatives whatever the model card says; users relying on the card"
+              " believe they may use the model under other terms."),
+         action=("Declare the Llama `base_model` and license in the model card and meet the obligations the "
+                 "report lists.")),
     Rule("PROV-LIN-003", "DeclaredBaseMismatch", Severity.MEDIUM,
-         "weights descend from another Llama family than base_model declares", _declared_base_mismatch),
+         "weights descend from another Llama family than base_model declares", _declared_base_mismatch,
+         title="Declared base differs from the weights",
+         why="The license and obligations follow the family the weights come from, not the one declared.",
+         action="Correct `base_model` and the license to the family the weights descend from."),
     Rule("PROV-LIN-004", "DeclaredLlamaButIndependent", Severity.LOW,
          "base_model or license declares Llama lineage but the weights are independent of it",
-         _declared_but_independent),
+         _declared_but_independent,
+         title="Declared Llama lineage not supported by the weights",
+         why=("A wrong declaration misleads users about the model's terms, or hides that the weights were "
+              "replaced."),
+         action=("Correct the declaration if it is wrong; if it is right, the reference checked may be the "
+                 "wrong release.")),
     Rule("PROV-LIN-005", "LoraAdapterAlone", Severity.MEDIUM,
-         "a lone LoRA adapter: its base model's lineage and license govern and must be audited", _adapter),
+         "a lone LoRA adapter: its base model's lineage and license govern and must be audited", _adapter,
+         title="LoRA adapter: lineage not verifiable alone",
+         why=("The license and obligations of the adapter's base model apply to any use of it, and the "
+              "deltas alone cannot show which base that is."),
+         action="Audit the base model the adapter names (or the model with the adapter merged)."),
     Rule("PROV-LIN-006", "WeightsNotCompared", Severity.HIGH,
          "the weights could not be compared with a registry reference (a refused tensor, widths with no shared "
          "tokens, a fingerprint without a weight sketch): the lineage against it is unverified; high when no "
-         "reference was compared, medium otherwise", _weights_not_compared),
+         "reference was compared, medium otherwise", _weights_not_compared,
+         title="Weights not compared with a reference",
+         why=("Missing evidence is never evidence of independence: a model that hides one tensor from the "
+              "comparison must not pass as independent of the reference it descends from."),
+         action=("Read the reason in the finding; convert the model to a format and tensor types the tool reads, "
+                 "or fingerprint a reference it can be compared with, and audit again.")),
     Rule("PROV-LIN-007", "BehaviourNotCompared", Severity.LOW,
          "behaviour could not be compared with a registry reference (no forward pass, no tokenizer for its text "
-         "canaries, no canary results in its fingerprint): imitation of it is not ruled out", _behaviour_not_compared),
+         "canaries, no canary results in its fingerprint): imitation of it is not ruled out", _behaviour_not_compared,
+         title="Behaviour not compared with a reference",
+         why=("The weight verdict stands, but a distilled student (independent weights, imitated behaviour) "
+              "cannot be recognised without the behavioural comparison."),
+         action=("Audit with a tokenizer and a runnable architecture, or rebuild the reference's fingerprint "
+                 "with behaviour (`provenance registry add` without --no-behaviour).")),
     Rule("PROV-LIC-003", "DeclaredLicenseConflict", Severity.HIGH,
          "the declared license is not Meta's although a Meta license governs (e.g. apache-2.0 on a Llama 2 "
-         "fine-tune)", _declared_license),
+         "fine-tune)", _declared_license,
+         title="Declared license conflicts with the Llama license",
+         why=("A derivative cannot relicense Meta's materials; users trusting the declared license break "
+              "Meta's terms (naming, attribution, acceptable use, the 700M-user clause)."),
+         action="Declare the governing Llama license (its Hugging Face id is in the finding)."),
     Rule("PROV-LIC-004", "MetaLicenseVersionMismatch", Severity.MEDIUM,
-         "a Meta license of another version than the governing one is declared", _declared_license),
+         "a Meta license of another version than the governing one is declared", _declared_license,
+         title="Declared Llama license of another version",
+         why="Each Llama version has its own terms (naming rules, EU restriction, acceptable use policy).",
+         action="Declare the governing license id."),
     Rule("PROV-LIC-005", "MetaLicenseNotDeclared", Severity.MEDIUM,
-         "base_model names a Llama release and no recognised license is declared", _declared_license),
+         "base_model names a Llama release and no recognised license is declared", _declared_license,
+         title="No Llama license declared",
+         why="Users cannot tell from the card that Meta's terms apply.",
+         action="Declare the governing license id."),
     Rule("PROV-LIC-006", "LlamaNamingRequirement", Severity.MEDIUM,
-         "a Llama 3.x/4 derivative whose name does not begin with the required prefix", _naming),
+         "a Llama 3.x/4 derivative whose name does not begin with the required prefix", _naming,
+         title='Name does not begin with "Llama"',
+         why=("The Llama 3 and later licenses (section 1.b.i) require a distributed model built with Llama "
+              'to carry "Llama" at the beginning of its name.'),
+         action="Rename the model so its name begins with the required prefix."),
     Rule("PROV-LIC-007", "AttributionNoticeMissing", Severity.MEDIUM,
-         "a Llama 2+ derivative shipped without the attribution Notice file", _shipped_files),
+         "a Llama 2+ derivative shipped without the attribution Notice file", _shipped_files,
+         title="Attribution Notice file missing",
+         why="The license (section 1.b.iii) requires the Notice in every distributed copy.",
+         action="Add a NOTICE file with the sentence the finding quotes."),
     Rule("PROV-LIC-008", "LicenseAgreementNotShipped", Severity.MEDIUM,
-         "a Llama 2+ derivative shipped without a license file", _shipped_files),
+         "a Llama 2+ derivative shipped without a license file", _shipped_files,
+         title="License agreement not shipped",
+         why="The license (section 1.b.i) requires giving a copy of the agreement with the model.",
+         action="Ship the governing license text as LICENSE."),
     Rule("PROV-LIC-009", "ShippedLicenseFileMismatch", Severity.MEDIUM,
-         "the shipped license file is recognised as another license than the governing one", _shipped_files),
+         "the shipped license file is recognised as another license than the governing one", _shipped_files,
+         title="Shipped license file is not the governing license",
+         why="Recipients read the shipped file as the model's terms; it must be the agreement that applies.",
+         action="Replace it with the governing license text."),
     Rule("PROV-LIC-010", "MultimodalEuRestriction", Severity.LOW,
-         "a multimodal Llama 3.2 / Llama 4 model: no rights for EU-domiciled licensees", _eu_multimodal),
+         "a multimodal Llama 3.2 / Llama 4 model: no rights for EU-domiciled licensees", _eu_multimodal,
+         title="Multimodal Llama: no rights for EU-domiciled licensees",
+         why=("Their acceptable use policy withholds the license for the multimodal models from individuals "
+              "and companies domiciled in the EU (end users of products excepted)."),
+         action="Confirm your organisation is not EU-domiciled before using or distributing the model."),
     Rule("PROV-LIC-011", "NonCommercialLicense", Severity.LOW,
-         "no Meta license governs and the declared license forbids commercial use", _declared_only),
+         "no Meta license governs and the declared license forbids commercial use", _declared_only,
+         title="Declared license forbids commercial use",
+         why="Commercial use breaks the license.",
+         action="Use the model for non-commercial purposes only, or find a differently licensed one."),
     Rule("PROV-LIC-012", "NoLicenseDeclared", Severity.LOW,
-         "no Meta license governs and no license is declared", _declared_only),
+         "no Meta license governs and no license is declared", _declared_only,
+         title="No license declared",
+         why=("Without a license, no right to use or redistribute the model is granted; its terms are "
+              "unknown."),
+         action="Find the model's license and record it in the model card."),
     Rule("PROV-LIC-013", "LicenseFileDisagrees", Severity.LOW,
-         "no Meta license governs and the license file and the declared license disagree", _declared_only),
+         "no Meta license governs and the license file and the declared license disagree", _declared_only,
+         title="License file and declared license disagree",
+         why="One of the two is wrong, and users cannot tell which terms apply.",
+         action="Make the declaration and the file agree."),
     Rule("PROV-LIC-014", "ReferenceLicenseNotDeclared", Severity.LOW,
          "the weights descend from a non-Meta registry reference and the model declares no license",
-         _reference_license),
+         _reference_license,
+         title="Derivative declares no license",
+         why="The reference's terms apply to its derivatives and should be stated.",
+         action="Declare the reference's license (the finding names it)."),
     Rule("PROV-LIC-015", "ReferenceLicenseMismatch", Severity.MEDIUM,
          "the weights descend from a non-Meta registry reference and the declared license differs from its "
-         "license (medium when the reference's is non-commercial and the declared one is not)", _reference_license),
+         "license (medium when the reference's is non-commercial and the declared one is not)", _reference_license,
+         title="Declared license differs from the reference's",
+         why="A derivative can be relicensed only as far as the reference's license permits.",
+         action=("Check that the reference's license permits the relicensing, or declare the reference's "
+                 "license.")),
     Rule("PROV-OK-001", "IndependentPermissive", Severity.NONE,
-         "independent weights with an accurate permissive license", _declared_only),
+         "independent weights with an accurate permissive license", _declared_only,
+         title="Independent weights, accurate permissive license",
+         why="Nothing to fix: this pass result records what was checked.",
+         action="None."),
     Rule("PROV-OK-002", "ReferenceLicenseKept", Severity.NONE,
          "the weights descend from a non-Meta registry reference and the declared license matches its license",
-         _reference_license),
+         _reference_license,
+         title="Derivative of a registry reference with its license",
+         why="Nothing to fix: this pass result records what was checked.",
+         action="None."),
     Rule("PROV-INT-001", "ModelSignatureInvalid", Severity.HIGH,
-         "a model-signing signature does not verify with the key or certificates given", _integrity),
+         "a model-signing signature does not verify with the key or certificates given", _integrity,
+         title="Model signature does not verify",
+         why=("The files may not be what their publisher signed, or the key or certificate given is not the "
+              "publisher's."),
+         action="Fetch the model again from its publisher, or check that the key or certificate is theirs."),
     Rule("PROV-INT-002", "ModelSignatureMismatch", Severity.HIGH,
          "the model-signing signature verifies but files changed, went missing or were added since signing",
-         _integrity),
+         _integrity,
+         title="Files differ from the model signature",
+         why=("The publisher signed other bytes than these: the model was altered, truncated or extended "
+              "after signing."),
+         action="Do not use these files: fetch the model again from its publisher."),
     Rule("PROV-INT-003", "ModelSignatureNotVerified", Severity.LOW,
          "a model-signing signature ships with the model but no key or certificate was given to verify it",
-         _integrity),
+         _integrity,
+         title="Model signature not verified",
+         why="An unchecked signature proves nothing about the files.",
+         action="Pass the publisher's public key (--verify-key) or certificate chain (--verify-cert)."),
     Rule("PROV-OK-003", "ModelSignatureVerified", Severity.NONE,
-         "the model-signing signature verifies and every file matches it", _integrity),
+         "the model-signing signature verifies and every file matches it", _integrity,
+         title="Model signature verified",
+         why=("Nothing to fix: the files are what the signer signed. Integrity is not lineage: it says "
+              "nothing about where the weights came from."),
+         action="None."),
 )
-RULE_BY_ID: dict[str, Rule] = {r.id: r for r in RULES}
+#: ``provenance compare``'s verdicts as rules: a comparison has no findings, and SARIF reports its
+#: verdict as one result under the rule of that verdict (:func:`compare_rule`).
+COMPARE_RULES: tuple[Rule, ...] = (
+    Rule("PROV-CMP-001", "SharedWeightsLineage", Severity.LOW,
+         "`provenance compare A B` concluded `derived`: one model's weights descend from the other's.", None,
+         title="Compared models share weights lineage",
+         why="A derivative inherits the license and obligations of the model it descends from.",
+         action=("Audit the descendant against the other model's license (`provenance registry add` the "
+                 "ancestor, then `provenance audit`).")),
+    Rule("PROV-CMP-002", "IndependentWeights", Severity.NONE,
+         "`provenance compare A B` concluded `independent`: no shared weights lineage.", None,
+         title="Compared models are independent",
+         why="Nothing to fix: this pass result records what was compared.",
+         action="None."),
+    Rule("PROV-CMP-003", "InconclusiveComparison", Severity.NONE,
+         ("`provenance compare A B` concluded `inconclusive`: the weights could not be compared (different "
+          "shapes, no matching layers) or the evidence fell between the calibrated thresholds."), None,
+         title="Comparison inconclusive",
+         why="Lineage between the two is neither shown nor excluded.",
+         action=("Read the report's notes; compare behaviour as well, or compare against another checkpoint "
+                 "of the reference.")),
+)
+_COMPARE_BY_VERDICT: dict[str, Rule] = dict(zip((Verdict.DERIVED, Verdict.INDEPENDENT, Verdict.INCONCLUSIVE),
+                                                COMPARE_RULES, strict=True))
+
+
+def compare_rule(verdict: str) -> Rule:
+    """The rule a compare verdict is reported under (an unknown verdict counts as inconclusive)."""
+    return _COMPARE_BY_VERDICT.get(verdict, COMPARE_RULES[-1])
+
+
+RULE_BY_ID: dict[str, Rule] = {r.id: r for r in RULES + COMPARE_RULES}
 #: the checks in table order, each once
-_CHECKS: tuple[Callable[[_Ctx], list[Finding]], ...] = tuple(dict.fromkeys(r.check for r in RULES))
+_CHECKS: tuple[Callable[[_Ctx], list[Finding]], ...] = tuple(dict.fromkeys(r.check for r in RULES if r.check))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from provenance.report import view
+from provenance.report import baseline, view
 from provenance.report.model import Report
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'none'; base-uri 'none'"
@@ -208,8 +208,10 @@ def _behaviour(title: str, result: dict[str, Any] | None) -> str:
 
 
 def _notes(body: dict[str, Any]) -> str:
-    ns = view.notes(body)
-    return "<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in ns) + "</ul>" if ns else ""
+    ns, since = view.notes(body), baseline.lines(body)
+    out = "<h2>Notes</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in ns) + "</ul>" if ns else ""
+    return out + ("<h2>Since the baseline</h2><ul>" + "".join(f"<li>{esc(n)}</li>" for n in since) + "</ul>"
+                  if since else "")
 
 
 def _references(body: dict[str, Any]) -> str:

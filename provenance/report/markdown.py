@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from provenance.report import view
+from provenance.report import baseline, view
 from provenance.report.model import Report
 
 _ESCAPE = re.compile(r"([\\`*_\[\]<>|~$&])")
@@ -53,8 +53,9 @@ def _section_evidence(body: dict[str, Any]) -> list[str]:
 
 
 def _section_notes(body: dict[str, Any]) -> list[str]:
-    ns = view.notes(body)
-    return ["## Notes", ""] + [f"- {text(n, None)}" for n in ns] + [""] if ns else []
+    ns, since = view.notes(body), baseline.lines(body)
+    out = ["## Notes", ""] + [f"- {text(n, None)}" for n in ns] + [""] if ns else []
+    return out + (["## Since the baseline", ""] + [f"- {text(n, None)}" for n in since] + [""] if since else [])
 
 
 def _section_layers(body: dict[str, Any]) -> list[str]:

@@ -4,14 +4,17 @@ model card, a layer dropped) and a freshly initialised model of its shape."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from click.testing import CliRunner
 
 from provenance.audit import audit
 from provenance.checkpoint import open_checkpoint
 from provenance.checkpoint.base import from_state_dict
+from provenance.cli import cli
 from provenance.evidence.weights.compare import compare
 from tests.exporters import save_hf
 from tests.zoo_transforms import select_layers
@@ -69,3 +72,52 @@ def compare_body(a: Path, b: Path) -> dict[str, Any]:
     ``kind`` the same way)."""
     body = compare(a, b).to_dict()
     return body if "kind" in body else {"kind": "compare", **body}
+
+
+def perturbed_model(source: Path, out: Path, card: dict[str, Any], scale: float = 0.002, seed: int = 1) -> Path:
+    """``source``'s weights plus small Gaussian noise (a stand-in for a short fine-tune: a real
+    descendant), as a Hugging Face folder with model card ``card``."""
+    with open_checkpoint(source) as ckpt:
+        state, args = dict(ckpt.items()), ckpt.args
+    gen = torch.Generator().manual_seed(seed)
+    state = {n: t + scale * torch.randn(t.shape, generator=gen) if t.ndim > 1 else t for n, t in state.items()}
+    save_hf(from_state_dict(state, args), args, out, card=card)
+    return out
+
+
+@dataclass(frozen=True)
+class RegistryChange:
+    """What :func:`registry_change` ran: the child model, the user registry, and three audits of the
+    child (``--fail-on low``): ``before`` (JSON, no user registry), ``after`` (JSON, with the parent
+    registered, ``--baseline before``), ``again`` (SARIF, ``--baseline after``), with exit codes."""
+
+    child: Path
+    registry: Path
+    before: Path
+    after: Path
+    again: Path
+    codes: tuple[int, int, int]
+
+
+def cli_run(*args: str) -> int:
+    """``provenance ARGS`` in this process (the CLI's own parsing and exit codes); errors show the output."""
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code in (0, 1), result.output
+    return result.exit_code
+
+
+def registry_change(like: Path, out: Path) -> RegistryChange:
+    """Parent: a fresh model of ``like``'s shape; child: the parent perturbed, declaring apache-2.0.
+    Registering the parent (as mit) moves the child from independent to derived."""
+    parent = random_model(like, out / "parent", seed=7)
+    child = perturbed_model(parent, out / "child", card={"license": "apache-2.0", "model_name": "child"})
+    reg, before, after, again = out / "registry", out / "before.json", out / "after.json", out / "again.sarif"
+    audit_args = ("-q", "audit", str(child), "--no-behaviour", "--fail-on", "low")
+    codes = [cli_run(*audit_args, "--format", "json", "-o", str(before))]
+    cli_run("-q", "registry", "add", str(parent), "--name", "parent", "--license", "mit", "--no-behaviour",
+            "--registry-dir", str(reg))
+    codes.append(cli_run(*audit_args, "--registry-dir", str(reg), "--baseline", str(before), "--format", "json",
+                         "-o", str(after)))
+    codes.append(cli_run(*audit_args, "--registry-dir", str(reg), "--baseline", str(after), "--format", "sarif",
+                         "-o", str(again)))
+    return RegistryChange(child, reg, before, after, again, (codes[0], codes[1], codes[2]))

@@ -55,3 +55,12 @@ def compare_other_depth(stories: Path, tmp_path_factory: pytest.TempPathFactory)
     """stories260K (5 layers) against a copy with layer 2 dropped (4 layers)."""
     pruned = bodies.pruned_model(stories, tmp_path_factory.mktemp("pruned") / "model", drop=2)
     return bodies.compare_body(stories, pruned)
+
+
+@pytest.fixture(scope="session")
+def registry_change(stories: Path, tmp_path_factory: pytest.TempPathFactory) -> bodies.RegistryChange:
+    """A real registry change that moves a verdict, through the CLI: a descendant of a fresh model is
+    audited (independent of every shipped reference), its parent is added to a user registry with
+    ``provenance registry add``, and the descendant is audited again with ``--baseline`` (derived now),
+    then once more against that second report (nothing new)."""
+    return bodies.registry_change(stories, tmp_path_factory.mktemp("baseline"))

@@ -12,7 +12,9 @@ from urllib.parse import quote
 import jsonschema
 import pytest
 
+from provenance import REPOSITORY_URL
 from provenance.knowledge.licenses import get_license, normalize_license
+from provenance.knowledge.rules import RULE_BY_ID, compare_rule
 from provenance.report import (
     Format,
     Report,
@@ -168,8 +170,24 @@ def test_sarif_for_clean_and_compare_bodies_is_valid(stories_audit: dict[str, An
     for body in (stories_audit, compare_other_depth):
         doc = json.loads(render(_report(body), "sarif"))
         validate_sarif(doc)
-        assert len(doc["runs"][0]["results"]) == len(body.get("findings") or [])
-        assert doc["runs"][0]["properties"]["verdict"] == view.headline(body).verdict
+        run = doc["runs"][0]
+        assert run["tool"]["driver"]["informationUri"] == REPOSITORY_URL
+        assert run["properties"]["verdict"] == view.headline(body).verdict
+        for r in run["tool"]["driver"]["rules"]:
+            assert r["name"] == RULE_BY_ID[r["id"]].name and r["helpUri"].endswith(f"docs/rules.md#{r['id'].lower()}")
+    assert len(json.loads(render(_report(stories_audit), "sarif"))["runs"][0]["results"]) == len(stories_audit["findings"])
+
+
+def test_sarif_compare_verdict_is_its_one_result(compare_same_depth: dict[str, Any], compare_other_depth: dict[str, Any]) -> None:
+    """A comparison has no findings; its verdict is one result under the PROV-CMP rule of that verdict."""
+    for body in (compare_same_depth, compare_other_depth):
+        run = json.loads(render(_report(body), "sarif"))["runs"][0]
+        (res,) = run["results"]
+        doc = compare_rule(body["verdict"])
+        assert (res["ruleId"], run["tool"]["driver"]["rules"][0]["id"]) == (doc.id, doc.id)
+        assert res["kind"] == {"derived": "fail", "independent": "pass", "inconclusive": "review"}[body["verdict"]]
+        assert view.headline(body).title in res["message"]["text"]
+        assert "baselineState" not in res
 
 
 # -- cyclonedx ----------------------------------------------------------------------------------------
