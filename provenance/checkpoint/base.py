@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -268,7 +269,7 @@ def from_state_dict(
 ) -> Checkpoint:
     """Wrap in-memory canonical tensors (tests, transforms, merged adapters) as a Checkpoint."""
     tensors = {
-        k: LazyTensor(k, tuple(v.shape), str(v.dtype).removeprefix("torch."), (lambda v=v: v.float()))
+        k: LazyTensor(k, tuple(v.shape), str(v.dtype).removeprefix("torch."), partial(torch.Tensor.float, v))
         for k, v in state.items()
     }
     return Checkpoint(path, "memory", args, tensors, metadata=metadata, tokenizer_loader=lambda: tokenizer)

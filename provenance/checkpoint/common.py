@@ -94,6 +94,11 @@ _TORCH_DTYPES = {
 }
 
 
+def constant(t: torch.Tensor) -> Callable[[], torch.Tensor]:
+    """A loader that returns ``t`` (tensors a torch archive already holds in memory)."""
+    return lambda: t
+
+
 def lazy(name: str, shape: tuple[int, ...], dtype: str, load: Callable[[], torch.Tensor], path: Path) -> LazyTensor:
     """A LazyTensor whose loader returns contiguous, finite float32 and reports failures as FormatError.
 

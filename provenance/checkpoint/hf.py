@@ -22,6 +22,7 @@ from provenance.checkpoint import safety
 from provenance.checkpoint.base import LM_HEAD, Checkpoint, DeclaredMetadata, LazyTensor
 from provenance.checkpoint.common import (
     canonical_hf_name,
+    constant,
     dominant_dtype,
     finalize_args,
     folder_tokenizer,
@@ -162,7 +163,7 @@ def load_hf(path: str | Path) -> Checkpoint:
         else:
             is_bin = True
             items = [
-                (n, lazy(canonical_hf_name(n), tuple(t.shape), torch_dtype_name(t), lambda t=t: t, f))
+                (n, lazy(canonical_hf_name(n), tuple(t.shape), torch_dtype_name(t), constant(t), f))
                 for n, t in raw.items()
             ]
         for raw_name, t in items:

@@ -42,6 +42,7 @@ from provenance.errors import FormatError
 from provenance.fileio import file_size
 from provenance.modelargs import DEFAULT_ROPE_THETA, ModelArgs
 from provenance.tokenizer.rebuilt import load_llama2c_tokenizer
+from provenance.tokenizer.vocab import Tokenizer
 
 MAGIC = 0x616B3432  # "ak42" as a little-endian uint32
 HEADER_V = 256  # bytes of the versioned header
@@ -92,7 +93,8 @@ def read_header(data: bytes) -> Header | None:
         dims = struct.unpack_from("<7i", data, 8)
         shared = data[36] != 0
         group = struct.unpack_from("<i", data, 37)[0] if version == 2 else 0
-        h = Header(version, *dims, shared=shared, group_size=group)
+        h = Header(version, dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], dims[6], shared=shared,
+                   group_size=group)
     else:
         dim, hidden, layers, heads, kv, vocab, seq = LEGACY_HEADER.unpack_from(data, 0)
         h = Header(0, dim, hidden, layers, heads, kv, abs(vocab), seq, shared=vocab > 0)
@@ -226,10 +228,10 @@ def load_llama2c(path: str | Path) -> Checkpoint:
     )
 
 
-def _tokenizer_loader(path: Path, vocab_size: int) -> Callable[[], object]:
+def _tokenizer_loader(path: Path, vocab_size: int) -> Callable[[], Tokenizer | None]:
     """llama2.c's ``tokenizer.bin`` (or ``tok{vocab}.bin``) beside the model, through provenance.tokenizer."""
 
-    def load() -> object:
+    def load() -> Tokenizer | None:
         for name in ("tokenizer.bin", f"tok{vocab_size}.bin"):
             if (path.parent / name).is_file():
                 return load_llama2c_tokenizer(path.parent / name, vocab_size)

@@ -25,6 +25,7 @@ from provenance.checkpoint.base import (
 )
 from provenance.checkpoint.common import (
     canonical_hf_name,
+    constant,
     folder_tokenizer,
     lazy,
     source_files,
@@ -54,7 +55,7 @@ def _factor_tensors(folder: Path) -> tuple[dict[str, LazyTensor], Path, Callable
                 return {n: st.lazy(n, n) for n in st.tensors}, path, st.close
             state = torch_load(path)
             return (
-                {n: lazy(n, tuple(t.shape), torch_dtype_name(t), lambda t=t: t, path) for n, t in state.items()},
+                {n: lazy(n, tuple(t.shape), torch_dtype_name(t), constant(t), path) for n, t in state.items()},
                 path,
                 None,
             )

@@ -55,10 +55,10 @@ def read_json(path: Path, what: str = "JSON file") -> dict[str, Any]:
     return read_json_object(path, MAX_JSON_BYTES, what)
 
 
-def check_shape(shape: Iterable[Any], path: Path, name: str) -> tuple[int, ...]:
+def check_shape(shape: object, path: Path, name: str) -> tuple[int, ...]:
     """A shape of non-negative ints with few dimensions and a plausible element count."""
     try:
-        dims = tuple(shape)
+        dims: tuple[Any, ...] = tuple(shape)  # type: ignore[arg-type]  # whatever a hostile header holds: TypeError below
     except TypeError:
         raise FormatError(f"tensor {name!r} has a malformed shape", path) from None
     if len(dims) > MAX_DIMS or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in dims):

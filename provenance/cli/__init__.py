@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.progress import TaskID
 
 from provenance import __version__
 from provenance.errors import ProvenanceError, is_native_panic, one_line
@@ -128,7 +129,7 @@ class _ProgressBar:
 
     def __init__(self, ctx: click.Context) -> None:
         self._bar = None
-        self._task = None
+        self._task: TaskID | None = None
         quiet = ctx.find_root().params.get("quiet", False)
         if not quiet and sys.stderr.isatty():
             from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -239,7 +240,7 @@ def audit(ctx: click.Context, model: str, fmt: str, output: str | None, fail_on:
         previous = baseline.load(baseline_path) if baseline_path else None  # a bad file fails before the audit
         signing = SigningCheck(signature, verify_key, tuple(verify_cert))
         # the signature, key, certificates and baseline are read too
-        signed = Inputs(files=[p for p in (signature, verify_key, *verify_cert, baseline_path) if p is not None])
+        signed = Inputs(files=[Path(p) for p in (signature, verify_key, *verify_cert, baseline_path) if p is not None])
         with open_checkpoint(model) as ckpt:
             inputs = _guard(output, inputs_of(ckpt) + registry_inputs(registry_dir) + signed)
             with _ProgressBar(ctx) as bar:

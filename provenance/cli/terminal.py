@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.padding import Padding
 from rich.panel import Panel
 from rich.table import Table
@@ -195,7 +195,7 @@ def _findings(console: Console, body: dict[str, Any]) -> None:
         label = view.SEVERITY_LABEL[sev].upper()
         console.print(Text.assemble("  ", _styled(f"{label} ({len(fs)})", _SEVERITY_STYLE.get(sev, "bold"))))
         for f in fs:
-            lines = [Text.assemble(_styled(f["id"], "bold"), "  ", safe(f.get("title"))),
+            lines: list[RenderableType] = [Text.assemble(_styled(f["id"], "bold"), "  ", safe(f.get("title"))),
                      Padding(safe(f.get("message"), 1000), (0, 0, 0, 4))]
             if f.get("action"):
                 lines.append(Padding(Text.assemble(_styled("-> ", "bold"), safe(f["action"], 1000)), (0, 0, 0, 4)))

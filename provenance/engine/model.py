@@ -259,8 +259,10 @@ class Transformer(nn.Module):
         """cos and signed sin [*positions.shape, Hd] from a table per (device, dtype), grown on demand."""
         device = positions.device
         need = int(positions.max()) + 1 if positions.numel() else 1
-        cos, sin = self._rope_cache.get((device, dtype), (None, None))
-        if cos is None or cos.shape[0] < need:
+        cached = self._rope_cache.get((device, dtype))
+        if cached is not None and cached[0].shape[0] >= need:
+            cos, sin = cached
+        else:
             length = 1 << max(need - 1, 255).bit_length()  # next power of two, at least 256
             inv_freq = self._inv_freq.to(device)
             steps = torch.arange(length, device=device, dtype=torch.float32)
@@ -307,7 +309,7 @@ class Transformer(nn.Module):
         if cos.dim() == 3:
             cos, sin = cos[:, None], sin[:, None]  # [B, 1, T, Hd], broadcast over heads
         hidden = [x] if output_hidden else None
-        acts = [] if output_mlp else None
+        acts: list[torch.Tensor] | None = [] if output_mlp else None
         for block in self.model.blocks():
             x, act = block(x, cos, sin, mask, cache)
             if hidden is not None:

@@ -18,9 +18,12 @@ _VALUE = {"identical": 1.0, "same-regular-tokens": 0.9, "same-size": 0.3}
 
 
 class TokenizerLike(Protocol):
-    vocab_size: int
-    identity: str
-    regular_identity: str
+    @property
+    def vocab_size(self) -> int: ...
+    @property
+    def identity(self) -> str: ...
+    @property
+    def regular_identity(self) -> str: ...
 
 
 def tokenizer_evidence(tokenizer: TokenizerLike | None, knowledge: Knowledge) -> Evidence:

@@ -18,6 +18,7 @@ import hashlib
 import uuid
 from typing import Any
 
+from provenance.domain import EvidenceKind, Strength
 from provenance.knowledge.licenses import get_license, normalize_license
 from provenance.report import view
 from provenance.report.json_ import dumps
@@ -27,9 +28,11 @@ SPEC_VERSION = "1.6"
 SCHEMA_URI = "http://cyclonedx.org/schema/bom-1.6.schema.json"
 
 #: how far a kind of evidence can identify a lineage (provenance.evidence.Strength), as a 0..1 confidence
-CONFIDENCE = {"weak": 0.2, "medium": 0.5, "strong": 0.9}
-_TECHNIQUE = {"weights": "binary-analysis", "tokenizer": "binary-analysis", "behaviour": "dynamic-analysis",
-              "architecture": "manifest-analysis", "metadata": "manifest-analysis"}
+CONFIDENCE: dict[str | None, float] = {Strength.WEAK: 0.2, Strength.MEDIUM: 0.5, Strength.STRONG: 0.9}
+_TECHNIQUE: dict[str | None, str] = {
+    EvidenceKind.WEIGHTS: "binary-analysis", EvidenceKind.TOKENIZER: "binary-analysis",
+    EvidenceKind.BEHAVIOUR: "dynamic-analysis", EvidenceKind.ARCHITECTURE: "manifest-analysis",
+    EvidenceKind.METADATA: "manifest-analysis"}
 
 
 def _prop(name: str, value: object) -> dict[str, str]:

@@ -8,6 +8,7 @@ characters dropped), so a hostile tensor name or model-card field renders as tex
 from __future__ import annotations
 
 import html
+from collections.abc import Sequence
 from typing import Any
 
 from provenance.report import baseline, view
@@ -68,7 +69,7 @@ def esc(value: object, limit: int | None = None) -> str:
     return html.escape(view.clean(value, limit), quote=True)
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]], num: tuple[int, ...] = ()) -> str:
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]], num: tuple[int, ...] = ()) -> str:
     """A table; columns listed in ``num`` hold a meter and a number and never wrap."""
     head = "".join(f"<th>{h}</th>" for h in header)
     body = "".join("<tr>" + "".join(f'<td class="num">{c}</td>' if i in num else f"<td>{c}</td>"

@@ -9,6 +9,7 @@ HTML, emphasis, math or a table cell) and breaks autolinks and @mentions with a 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 from provenance.report import baseline, view
@@ -37,7 +38,7 @@ def code(value: object, limit: int | None = 300, cell: bool = False) -> str:
     return f"{fence}{pad}{s}{pad}{fence}"
 
 
-def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
+def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(r) + " |" for r in rows]
     return out + [""]

@@ -19,7 +19,7 @@ from provenance.errors import CONTROL, path_text
 #: severities worst first, as reports list them
 SEVERITIES = tuple(sorted(Severity, key=lambda s: -s.rank))
 #: how a severity is headed; a ``none`` finding is a check that passed
-SEVERITY_LABEL = {Severity.CRITICAL: "Critical", Severity.HIGH: "High", Severity.MEDIUM: "Medium",
+SEVERITY_LABEL: dict[str, str] = {Severity.CRITICAL: "Critical", Severity.HIGH: "High", Severity.MEDIUM: "Medium",
                   Severity.LOW: "Low", Severity.NONE: "OK"}
 
 #: tone of a verdict or a risk level: what colour family a renderer paints it
@@ -113,7 +113,7 @@ def headline(body: dict[str, Any]) -> Headline:
         verdict = lin["verdict"]
         title = _HEADLINE.get(verdict, verdict).format(base=base or "a reference")
         lic = body.get("license") or {}
-        facts = (("risk", body["risk"]), ("lineage", verdict), ("base", base or "-"),
+        facts: tuple[tuple[str, Any], ...] = (("risk", body["risk"]), ("lineage", verdict), ("base", base or "-"),
                  ("p-value", fmt_p(lin.get("p_value"))), ("score", fmt_num(lin.get("score"))),
                  ("declared license", one_line(lic.get("declared") or "-")),
                  ("concluded license", one_line(lic.get("concluded") or "-")))
@@ -122,8 +122,8 @@ def headline(body: dict[str, Any]) -> Headline:
     verdict = body["verdict"]
     layers = body.get("layers") or []
     matched = sum(1 for p in layers if p.get("matched", True))
-    facts = (("verdict", verdict), ("p-value", fmt_p(body.get("p_value"))), ("score", fmt_num(body.get("score"))),
-             ("layers matched", f"{matched}/{len(layers)}"))
+    facts = (("verdict", verdict), ("p-value", fmt_p(body.get("p_value"))),
+                                          ("score", fmt_num(body.get("score"))), ("layers matched", f"{matched}/{len(layers)}"))
     subject = f"{_side_name(body.get('a') or {})} vs {_side_name(body.get('b') or {})}"
     return Headline("compare", subject, verdict, None, _COMPARE_HEADLINE.get(verdict, verdict), facts)
 

@@ -255,9 +255,9 @@ def _load_directory(d: Path) -> Tokenizer:
         tok = load_llama2c_tokenizer(d / "tokenizer.bin")
     config = _read_json(d / "tokenizer_config.json") if (d / "tokenizer_config.json").is_file() else {}
     for attr, key in (("bos_id", "bos_token"), ("eos_id", "eos_token")):
-        name = _token_name(config.get(key))
-        if name is not None and tok.token_to_id(name) is not None:
-            setattr(tok, attr, tok.token_to_id(name))
+        token = _token_name(config.get(key))
+        if token is not None and tok.token_to_id(token) is not None:
+            setattr(tok, attr, tok.token_to_id(token))
     if isinstance(config.get("add_bos_token"), bool):
         tok.add_bos = config["add_bos_token"]
     template = _template_text(config.get("chat_template"))

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 import numbers
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -246,11 +246,12 @@ def _gguf_list(kv: Mapping[str, Any], key: str, kind: type, n: int | None, path:
     check_vocab_size(len(value), path)
     if n is not None and len(value) != n:
         raise FormatError(f"{key} has {len(value)} entries for {n} tokens", path)
-    accept, convert = {
+    kinds: dict[type, tuple[tuple[type, ...], Callable[[Any], Any]]] = {
         str: ((str, bytes), lambda v: v.decode("utf-8") if isinstance(v, bytes) else v),
-        int: (numbers.Integral, int),
-        float: (numbers.Real, float),
-    }[kind]
+        int: ((numbers.Integral,), int),
+        float: ((numbers.Real,), float),
+    }
+    accept, convert = kinds[kind]
     if not all(isinstance(v, accept) and not isinstance(v, bool) for v in value):
         raise FormatError(f"{key} entries are not all {kind.__name__}", path)
     try:
@@ -282,15 +283,16 @@ def from_gguf_metadata(kv: Mapping[str, Any], path: str | Path | None = None) ->
 
     def token_id(key: str, default: int | None) -> int | None:
         value = kv.get(key, default)
-        ok = isinstance(value, numbers.Integral) and not isinstance(value, bool) and 0 <= value < n
-        return int(value) if ok else None
+        if not isinstance(value, numbers.Integral) or isinstance(value, bool):
+            return None
+        return int(value) if 0 <= int(value) < n else None
 
     def flag(key: str, default: bool) -> bool:
         value = kv.get(key, default)
         return value if isinstance(value, bool) else default
 
     template = kv.get("tokenizer.chat_template")
-    common = dict(chat_template=template if isinstance(template, str) else None, source=path,
+    common: dict[str, Any] = dict(chat_template=template if isinstance(template, str) else None, source=path,
                   special_ids=special, add_bos=flag("tokenizer.ggml.add_bos_token", model == "llama"))
     notes: list[str] = []
     try:

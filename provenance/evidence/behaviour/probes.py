@@ -75,10 +75,10 @@ class ProbeResults:
             if i is not None and i in col:
                 out[:, j] = self.sample_logprobs[:, col[i]]
         for p in range(len(self.positions)):
-            for i, lp in zip(self.topk[p], self.topk_logprobs[p]):
-                j = column.get(self.keys[int(i)])
-                if j is not None:
-                    out[p, j] = lp
+            for key, lp in zip(self.topk[p], self.topk_logprobs[p]):
+                c = column.get(self.keys[int(key)])
+                if c is not None:
+                    out[p, c] = lp
         return out
 
     def compact(self) -> ProbeResults:

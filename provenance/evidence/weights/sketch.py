@@ -109,7 +109,7 @@ class WeightSketch:
         raw = b"".join(self.anchor_keys)
         offsets = np.zeros(len(self.anchor_keys) + 1, dtype=np.int64)
         offsets[1:] = np.cumsum([len(k) for k in self.anchor_keys])
-        arrays = {
+        arrays: dict[str, np.ndarray] = {
             "anchor_bytes": np.frombuffer(raw, dtype=np.uint8).copy(),
             "anchor_offsets": offsets,
             "anchor_ids": self.anchor_ids.astype(np.int64),
@@ -196,7 +196,7 @@ def _usable_anchors(ckpt: Checkpoint, embed: np.ndarray) -> tuple[list[bytes], n
     keys, by = al.token_keys(ckpt)
     ok = al.usable_rows(embed)
     ids = np.array([i for i, k in enumerate(keys) if k is not None and ok[i]], dtype=np.int64)
-    return [keys[i] for i in ids.tolist()], ids, by  # type: ignore[misc]
+    return [k for k in (keys[i] for i in ids.tolist()) if k is not None], ids, by
 
 
 def _spread(n: int, m: int) -> np.ndarray:
