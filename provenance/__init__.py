@@ -1,4 +1,7 @@
-"""provenance: tell whether a language-model checkpoint descends from LLaMA (or any reference model)."""
+"""provenance: tell whether a language-model checkpoint descends from LLaMA (or any reference model).
+
+The public Python API is :mod:`provenance.api`; this package module stays light so the CLI starts fast.
+"""
 
 __version__ = "0.1.0"
 

@@ -160,7 +160,7 @@ def save_gguf(
     if metadata is None and isinstance(source, Checkpoint):
         metadata = source.metadata
     if tokenizer_kv is None and isinstance(source, Checkpoint):
-        tokenizer_kv = {k: v for k, v in source.kv.items() if k.startswith("tokenizer.")}
+        tokenizer_kv = {k: v for k, v in source.header.items() if k.startswith("tokenizer.")}
     writer = GGUFWriter(str(path), args.arch)
     _gguf_general(writer, metadata or DeclaredMetadata())
     writer.add_context_length(args.max_seq_len)

@@ -158,7 +158,7 @@ def make_gguf(b: Build) -> None:
     state, args = b.parent()
     path = b.dir / b.entry.file
     with open_checkpoint(fetch(data.SMOL)) as src:
-        tokenizer_kv = {k: v for k, v in src.kv.items() if k.startswith("tokenizer.")}
+        tokenizer_kv = {k: v for k, v in src.header.items() if k.startswith("tokenizer.")}
         save_gguf(state, path, b.p["qtype"], args, metadata=src.metadata, tokenizer_kv=tokenizer_kv)
     with open_checkpoint(path) as ck:
         back = dict(ck.items())

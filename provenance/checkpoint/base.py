@@ -159,7 +159,7 @@ class Checkpoint:
         adapter: AdapterInfo | None = None,
         quantization: str | None = None,
         closers: list[Callable[[], None]] | None = None,
-        kv_loader: Callable[[], dict[str, Any]] | None = None,
+        header_loader: Callable[[], dict[str, Any]] | None = None,
     ) -> None:
         self.path = Path(path)
         self.format = format
@@ -173,8 +173,8 @@ class Checkpoint:
         self.adapter = adapter
         self.quantization = quantization
         self._closers = closers or []
-        self._kv_loader = kv_loader
-        self._kv: dict[str, Any] | None = None
+        self._header_loader = header_loader
+        self._header: dict[str, Any] | None = None
 
     # -- tensors -------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -223,11 +223,12 @@ class Checkpoint:
 
     # -- format configuration ------------------------------------------------------------
     @property
-    def kv(self) -> dict[str, Any]:
-        """The format's own key/values (read on first use; empty for in-memory checkpoints)."""
-        if self._kv is None:
-            self._kv = self._kv_loader() if self._kv_loader else {}
-        return self._kv
+    def header(self) -> dict[str, Any]:
+        """The format's own configuration as read: GGUF key/values, config.json, params.json, the llama2.c
+        header (read on first use; empty for in-memory checkpoints). Downstream code reads ``args`` instead."""
+        if self._header is None:
+            self._header = self._header_loader() if self._header_loader else {}
+        return self._header
 
     # -- lifetime ------------------------------------------------------------------------
     def close(self) -> None:

@@ -398,5 +398,5 @@ def load_gguf(path: str | Path) -> Checkpoint:
         files=source_files([path]),
         tokenizer_loader=lambda: from_gguf_metadata(kv, path),
         quantization=dominant_dtype(tensors),
-        kv_loader=lambda: kv,
+        header_loader=lambda: kv,
     )

@@ -189,7 +189,7 @@ def load_hf(path: str | Path) -> Checkpoint:
         tokenizer_loader=folder_tokenizer(folder),
         quantization=dominant_dtype(tensors),
         closers=closers,
-        kv_loader=lambda: cfg,
+        header_loader=lambda: cfg,
     )
 
 

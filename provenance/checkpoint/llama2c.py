@@ -224,7 +224,7 @@ def load_llama2c(path: str | Path) -> Checkpoint:
         files=source_files([path]),
         tokenizer_loader=_tokenizer_loader(path, h.vocab_size),
         quantization="Q8_0" if h.version == 2 else "F32",
-        kv_loader=lambda: dict(vars(h)),
+        header_loader=lambda: dict(vars(h)),
     )
 
 

@@ -134,7 +134,7 @@ def load_lora(path: str | Path) -> Checkpoint:
         adapter=info,
         quantization=None,
         closers=[closer] if closer else None,
-        kv_loader=lambda: cfg,
+        header_loader=lambda: cfg,
     )
 
 
@@ -175,7 +175,7 @@ def merge_lora(base: Checkpoint, adapter: Checkpoint) -> Checkpoint:
         files=base.files + adapter.files,
         tokenizer_loader=lambda: adapter.tokenizer or base.tokenizer,
         quantization=base.quantization,
-        kv_loader=lambda: base.kv,
+        header_loader=lambda: base.header,
     )
 
 

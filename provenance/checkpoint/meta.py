@@ -173,7 +173,7 @@ def load_meta(path: str | Path) -> Checkpoint:
         files=source_files(files + [folder / "params.json"]),
         tokenizer_loader=folder_tokenizer(folder),
         quantization=dominant_dtype(tensors),
-        kv_loader=lambda: params,
+        header_loader=lambda: params,
     )
 
 

@@ -94,7 +94,7 @@ class Release:
 
 
 @dataclass(frozen=True)
-class TokenizerInfo:
+class ReleaseTokenizer:
     """A Meta tokenizer; ``identity``/``regular_identity`` are computed from the real file at build time."""
 
     id: str
@@ -149,7 +149,7 @@ class Knowledge:
 
     families: dict[str, Family]
     releases: tuple[Release, ...]
-    tokenizers: dict[str, TokenizerInfo]
+    tokenizers: dict[str, ReleaseTokenizer]
     license_texts: dict[str, Any]
     sources: dict[str, str]
 
@@ -181,7 +181,7 @@ def _load_cached(path: str) -> Knowledge:
             raise FormatError(f"release knowledge schema {data.get('schema')!r}, expected {SCHEMA_VERSION}", path)
         families = {f["id"]: Family(**_tuples(f)) for f in data["families"]}
         releases = tuple(_release_from_dict(r) for r in data["releases"])
-        tokenizers = {t["id"]: TokenizerInfo(**_tuples(t)) for t in data["tokenizers"]}
+        tokenizers = {t["id"]: ReleaseTokenizer(**_tuples(t)) for t in data["tokenizers"]}
         return Knowledge(families, releases, tokenizers, data["license_texts"], data["sources"])
     except FormatError:
         raise

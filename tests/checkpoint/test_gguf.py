@@ -44,7 +44,7 @@ def test_smollm2_config_and_metadata(smollm2: Checkpoint) -> None:
     m = smollm2.metadata
     assert (m.license, m.author) == ("apache-2.0", "HuggingFaceTB")
     assert m.source_fields["gguf.general.basename"] == "smollm2"
-    kv = smollm2.kv
+    kv = smollm2.header
     assert len(kv["tokenizer.ggml.tokens"]) == 49152 and kv["tokenizer.ggml.pre"] == "smollm"
     assert kv["tokenizer.ggml.bos_token_id"] == 1 and isinstance(kv["tokenizer.ggml.merges"][0], str)
 
@@ -114,7 +114,7 @@ def test_declared_base_models_round_trip(stories: Checkpoint, tmp_path: Path) ->
 def test_embedded_tokenizer_is_wired(smollm2: Checkpoint) -> None:
     tok = smollm2.tokenizer
     assert tok is not None and len(tok.tokens) == 49152
-    assert tok.tokens[:3] == smollm2.kv["tokenizer.ggml.tokens"][:3]
+    assert tok.tokens[:3] == smollm2.header["tokenizer.ggml.tokens"][:3]
 
 
 def test_llama31_rope_scaling_travels_as_rope_freqs(stories: Checkpoint, tmp_path: Path) -> None:

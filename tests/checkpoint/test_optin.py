@@ -55,7 +55,7 @@ def test_gemma3_gguf_loads_for_metadata_and_tensors() -> None:
     assert (a.arch, a.dim, a.n_layers, a.n_heads, a.n_kv_heads, a.head_dim) == ("gemma3", 640, 18, 4, 1, 256)
     assert not a.runnable
     assert (c.metadata.name, c.metadata.license) == ("Gemma 3 270m", "gemma")
-    assert c.quantization is not None and len(c.kv["tokenizer.ggml.tokens"]) == 262144
+    assert c.quantization is not None and len(c.header["tokenizer.ggml.tokens"]) == 262144
     # projections get canonical names; gemma's norms (stored as 1 + w) keep their GGUF names
     assert c.info("model.layers.0.self_attn.q_proj.weight").shape == (1024, 640)
     assert "blk.0.attn_q_norm.weight" in c and "blk.0.ffn_norm.weight" in c
