@@ -22,7 +22,7 @@ from tests.hostile import corpus
 from tests.hostile.conftest import REPO
 
 BUDGET_MB = 512  # far above what refusing needs; far below what honouring any claim below would take
-TIME_LIMIT = 10.0  # seconds per refusal (each takes milliseconds; the machine may be loaded)
+TIME_LIMIT = 10.0  # CPU seconds per refusal (most take milliseconds; the costliest cap ~4.5 s, benchmarks/bounds.py)
 
 CASES: list[tuple[str, str, str, str | None]] = []  # (name, kind, path, expected message; None: may load)
 
