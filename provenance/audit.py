@@ -35,6 +35,7 @@ and otherwise ``unverified``, never ``independent`` of references it could not b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,7 +60,7 @@ from provenance.evidence.weights.compare import CompareResult, compare_sketches
 from provenance.evidence.weights.sketch import WeightSketch
 from provenance.fileio import read_bounded
 from provenance.fingerprint.format import Fingerprint
-from provenance.fingerprint.registry import list_entries
+from provenance.fingerprint.registry import Entry, load_references
 from provenance.knowledge.license_text import notice_license, recognise_file
 from provenance.knowledge.releases import Knowledge, load_knowledge, resolve_release
 from provenance.knowledge.rules import Anchor, Finding, Gap, RiskInput, assess
@@ -162,12 +163,15 @@ def audit(
     progress: Progress | None = None,
     device: str = "cpu",
     signing: SigningCheck | None = None,
+    references: Sequence[tuple[Entry, Fingerprint]] | None = None,
 ) -> AuditResult:
     """Audit ``model`` against the shipped and user registries (see the module docstring for rules).
 
     ``device`` is where the behavioural probes run (``cpu``, ``cuda``). ``signing`` verifies a
     model-signing signature (:mod:`provenance.evidence.integrity`); without it a ``model.sig`` in the
-    model folder is still reported, as not verified."""
+    model folder is still reported, as not verified. ``references`` is the registry already loaded by
+    :func:`provenance.fingerprint.registry.load_references` (a scan loads it once per worker); by
+    default it is loaded from ``registry_dir``."""
     ckpt = model if isinstance(model, Checkpoint) else open_checkpoint(model)
     kn = load_knowledge()
     notes: list[str] = []
@@ -181,7 +185,8 @@ def audit(
         weak.append(architecture_evidence(ckpt.args, kn))
     weak.append(tokenizer_evidence(ckpt.tokenizer, kn))
 
-    refs = _check_references(ckpt, registry_dir, behaviour, progress, device, notes)
+    loaded = references if references is not None else load_references(registry_dir, progress)
+    refs = _check_references(ckpt, loaded, behaviour, progress, device, notes)
     derived = sorted((r for r in refs if r.weights and r.weights.verdict == Verdict.DERIVED),
                      key=lambda r: (-(r.weights.score or 0.0), r.name))  # type: ignore[union-attr]
     imitated = sorted((r for r in refs if r.behaviour and r.behaviour.verdict == Verdict.IMITATES),
@@ -305,16 +310,13 @@ def _tag(e: Evidence, ref: str) -> Evidence:
 
 
 def _check_references(
-    ckpt: Checkpoint, registry_dir: str | Path | None, behaviour: bool, progress: Progress | None,
+    ckpt: Checkpoint, loaded: Sequence[tuple[Entry, Fingerprint]], behaviour: bool, progress: Progress | None,
     device: str, notes: list[str],
 ) -> list[ReferenceCheck]:
-    entries = list_entries(registry_dir)
+    entries = [e for e, _ in loaded]
     sketches: dict[int, WeightSketch] = {}
     probes: list[tuple[str, ProbeResults | None]] = []  # canary results (None: none stored), for one behaviour pass
-    for i, entry in enumerate(entries):
-        if progress:
-            progress(f"loading {entry.name}", i, len(entries))
-        fp = Fingerprint.load(entry.path)
+    for i, (entry, fp) in enumerate(loaded):
         if fp.weights is not None:
             sketches[i] = fp.weights
         probes.append((entry.name, fp.behaviour))

@@ -7,11 +7,14 @@ Exit codes: 0 success (no finding at or above ``--fail-on``), 1 a finding at or 
 from __future__ import annotations
 
 import io
+import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
 from rich.console import Console
@@ -21,6 +24,7 @@ from provenance import __version__
 from provenance.errors import ProvenanceError, is_native_panic, one_line
 from provenance.fileio import Inputs, check_output, write_output
 
+from . import scan as scan_cli
 from . import terminal
 
 
@@ -383,6 +387,72 @@ def registry_add(ctx: click.Context, model: str, name: str, family: str | None, 
                             registry_dir=registry_dir, overwrite=overwrite, progress=bar, device=device,
                             behaviour=not no_behaviour)
         click.echo(f"added {entry.name} -> {entry.path} ({entry.size:,} bytes)", err=True)
+
+    _run(ctx, body)
+
+
+@cli.command("scan")
+@click.argument("roots", nargs=-1, type=click.Path(exists=False))
+@click.option("--manifest", type=click.Path(dir_okay=False), help="File listing roots, one per line (# comments).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write the JSON Lines rows to FILE (default stdout).")
+@click.option("--summary", "summaries", multiple=True, callback=scan_cli.summary_files, metavar="FILE",
+              help="Write the summary to FILE; its suffix picks the format (.txt .json .md .html .sarif .cdx.json). "
+                   "Repeatable.")
+@click.option("--fail-on", type=click.Choice(FAIL_LEVELS), default="high", show_default=True,
+              help="Exit 1 when any model has a finding at or above this severity (2 when any audit failed).")
+@_registry_dir_option()
+@click.option("--behaviour/--no-behaviour", default=True, show_default=True, help="Run the canary probes.")
+@_device_option()
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=lambda: os.cpu_count() or 1,
+              show_default="the number of CPUs",
+              help="Models audited at once, one torch thread each; 1 audits in this process, more start worker "
+                   "processes that load torch and the registry once. Ignored with --ray.")
+@click.option("--ray", "ray_address", metavar="auto|local|ADDRESS",
+              help="Run on Ray: 'auto' joins the running cluster, 'local' starts one here "
+                   "(pip install 'provenance[ray]').")
+@click.option("--ray-gpus", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="GPUs per model on Ray (probes then run on cuda).")
+@click.option("--cache-dir", type=click.Path(file_okay=False), help="Result cache (default $PROVENANCE_CACHE/scan).")
+@click.option("--fdr", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05, show_default=True,
+              help="False-discovery rate controlled across the relations inside the registry.")
+@click.pass_context
+def scan(ctx: click.Context, roots: tuple[str, ...], manifest: str | None, output: str | None,
+         summaries: list[tuple[str, str]], fail_on: str, registry_dir: str | None, behaviour: bool, device: str,
+         jobs: int, ray_address: str | None, ray_gpus: float, cache_dir: str | None, fdr: float) -> None:
+    """Audit every model under ROOTs (HF, GGUF, Meta, llama2.c, PEFT adapters; rules: provenance.scan.discover).
+
+    One JSON object per model (JSON Lines) in path order; results are cached by content, so a rescan
+    audits only what changed and an interrupted scan resumes. Exit codes as audit, and 2 when any
+    model could not be audited (its row says why)."""
+
+    def body() -> int:
+        from provenance.scan.cache import ResultCache, default_dir
+        from provenance.scan.discover import discover, read_manifest
+        from provenance.scan.runner import ScanOptions
+        from provenance.scan.runner import scan as run_scan
+        from provenance.scan.summary import all_findings, registry_relations, scan_body
+
+        all_roots = [Path(r) for r in roots] + (read_manifest(manifest) if manifest else [])
+        if not all_roots:
+            raise ProvenanceError("name at least one ROOT or --manifest FILE")
+        candidates = discover(all_roots)
+        options = ScanOptions(registry_dir, behaviour, device, jobs, ray_address, ray_gpus)
+        with ExitStack() as stack:
+            out: IO[str] = stack.enter_context(open(output, "w", encoding="utf-8")) if output else sys.stdout
+
+            def emit(row: dict[str, Any]) -> None:
+                out.write(json.dumps(row, ensure_ascii=True, allow_nan=False, separators=(",", ":")) + "\n")
+                out.flush()
+
+            with scan_cli.ScanDisplay(ctx) as display:
+                run = run_scan(candidates, options, ResultCache(cache_dir or default_dir()), emit=emit, status=display)
+        relations, figure = registry_relations(run, fdr) if summaries else (None, None)
+        summary = scan_body(run.rows, [r.as_posix() for r in all_roots], relations)
+        for path, fmt in summaries:
+            scan_cli.write_summary(summary, path, fmt, figure)
+        click.echo(f"scanned {len(run.rows)} models: {run.audited} audited, {run.cached} from the cache, "
+                   f"{run.errors} failed", err=True)
+        return 2 if run.errors else _exit_code(all_findings(summary), fail_on)
 
     _run(ctx, body)
 

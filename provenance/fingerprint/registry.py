@@ -148,9 +148,21 @@ def load(name: str, registry_dir: str | Path | None = None) -> Fingerprint:
     return Fingerprint.load(find(name, registry_dir).path)
 
 
+def load_references(registry_dir: str | Path | None = None,
+                    progress: Progress | None = None) -> list[tuple[Entry, Fingerprint]]:
+    """Every entry with its fingerprint, shipped first: what an audit compares against."""
+    entries = list_entries(registry_dir)
+    out = []
+    for i, entry in enumerate(entries):
+        if progress:
+            progress(f"loading {entry.name}", i, len(entries))
+        out.append((entry, Fingerprint.load(entry.path)))
+    return out
+
+
 def load_all(registry_dir: str | Path | None = None) -> list[Fingerprint]:
     """Every registered fingerprint, shipped first (the references an audit compares against)."""
-    return [Fingerprint.load(e.path) for e in list_entries(registry_dir)]
+    return [fp for _, fp in load_references(registry_dir)]
 
 
 def add(

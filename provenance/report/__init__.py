@@ -1,8 +1,8 @@
 """Reports: one data model (:mod:`.model`), many renderers.
 
 A :class:`~provenance.report.model.Report` wraps the JSON contract of an audit or a comparison
-(``body``, what ``provenance.audit``/``provenance.compare`` return from ``to_dict()``) with facts
-about the run. Every format renders that same body, so a finding can never appear in one format and
+(``body``, what ``provenance.audit``/``provenance.compare`` return from ``to_dict()``), or of a scan
+summary (:mod:`provenance.scan.summary`, laid out by :mod:`.scan`), with facts about the run. Every format renders that same body, so a finding can never appear in one format and
 not another; renderers format, they never decide.
 
 ========== ============================ ===========================================================
@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from provenance.report import cyclonedx, html, intoto, json_, markdown, sarif, spdx
+from provenance.report import cyclonedx, html, intoto, json_, markdown, sarif, scan, spdx
 from provenance.report.model import (
     Format,
     Report,
@@ -51,6 +51,8 @@ def render(report: Report, fmt: Format | str) -> str:
     fmt = Format(fmt)
     if fmt is Format.TEXT:
         raise ValueError("text reports are drawn by the CLI (provenance.cli.terminal), not render())")
+    if report.kind == "scan":
+        return scan.render(report, fmt)
     return RENDERERS[fmt](report)
 
 

@@ -145,6 +145,12 @@ def _compare(body: dict[str, Any], comp: dict[str, Any]) -> list[dict[str, Any]]
     return [other]
 
 
+def serial_of(content: dict[str, Any]) -> str:
+    """The BOM's serial number: a UUID5 of its content (without the time), so the same inputs give the same BOM."""
+    digest = hashlib.sha256(dumps(content).encode()).hexdigest()
+    return f"urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, 'urn:provenance:bom:' + digest)}"
+
+
 def to_data(report: Report) -> dict[str, Any]:
     """The BOM as a dict."""
     body, meta = report.body, report.meta
@@ -163,9 +169,8 @@ def to_data(report: Report) -> dict[str, Any]:
     bom: dict[str, Any] = {"bomFormat": "CycloneDX", "specVersion": SPEC_VERSION, "version": 1, "metadata": metadata}
     if others:
         bom["components"] = others
-    serial = uuid.uuid5(uuid.NAMESPACE_URL, "urn:provenance:bom:" + hashlib.sha256(dumps(bom).encode()).hexdigest())
     out = {"$schema": SCHEMA_URI, "bomFormat": "CycloneDX", "specVersion": SPEC_VERSION,
-           "serialNumber": f"urn:uuid:{serial}", "version": 1}
+           "serialNumber": serial_of(bom), "version": 1}
     if meta.generated_at:
         metadata = {"timestamp": meta.generated_at, **metadata}
     return {**out, "metadata": metadata, **({"components": others} if others else {})}

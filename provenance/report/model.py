@@ -1,6 +1,6 @@
 """The report model: what every renderer takes (:class:`Report`, :class:`ReportMeta`), and the formats.
 
-A report wraps the JSON contract of an audit or a comparison (``body``) with facts about the run; the
+A report wraps the JSON contract of an audit, a comparison or a scan summary (``body``) with facts about the run; the
 renderers in :mod:`provenance.report` lay the same body out in each format.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 from provenance import __version__
 from provenance.fileio import iso_time, source_date
 
-KINDS = ("audit", "compare")
+KINDS = ("audit", "compare", "scan")
 
 
 class Format(str, Enum):
@@ -36,8 +36,11 @@ class Format(str, Enum):
 
     @property
     def kinds(self) -> tuple[str, ...]:
-        """The report kinds this format can render (an in-toto statement needs the audit's file digests)."""
-        return ("audit",) if self is Format.INTOTO else KINDS
+        """The report kinds this format can render (an in-toto statement needs the audit's file digests;
+        a scan summary has no in-toto or SPDX form)."""
+        if self is Format.INTOTO:
+            return ("audit",)
+        return tuple(k for k in KINDS if k != "scan") if self is Format.SPDX else KINDS
 
 
 _SUFFIX = {Format.TEXT: ".txt", Format.JSON: ".json", Format.MD: ".md", Format.HTML: ".html",

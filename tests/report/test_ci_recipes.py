@@ -92,7 +92,8 @@ def _parse(args: list[str]) -> tuple[str, dict]:
 @pytest.mark.parametrize("args", _commands(), ids=" ".join)
 def test_every_command_shown_parses(args: list[str]) -> None:
     name, params = _parse(args)
-    assert name == "audit" and params["model"] and params["fail_on"] in FAIL_LEVELS
+    assert name in ("audit", "scan") and (params.get("model") or params.get("roots"))
+    assert params["fail_on"] in FAIL_LEVELS
 
 
 def test_a_misspelt_option_is_caught() -> None:
