@@ -149,3 +149,11 @@ def test_every_imported_distribution_is_declared() -> None:
         for top in imports_of(path, set(mods))[1]:
             dist = DISTRIBUTIONS.get(top, top).lower().replace("_", "-")
             assert dist in declared, f"{mod} imports {top} ({dist}), not declared in pyproject.toml"
+
+
+def test_public_api_is_importable_and_complete() -> None:
+    import provenance.api as api
+
+    missing = [n for n in api.__all__ if not hasattr(api, n)]
+    assert missing == []
+    assert {"audit", "compare_models", "open_checkpoint", "Fingerprint", "Verdict", "RULES"} <= set(api.__all__)
