@@ -259,6 +259,8 @@ def _weights_not_compared(c: _Ctx) -> list[Finding]:
     every comparison fail (one tensor in a type we refuse) must still fail a CI gate at the default
     ``--fail-on high``. Medium when others were compared: whether the model descends from the
     unchecked references (and owes their license) is open, as with PROV-LIN-001."""
+    if c.inp.adapter:  # deltas alone are never comparable: PROV-LIN-005 sends the user to the base model
+        return []
     gaps = [g for g in c.inp.gaps if g.kind == EvidenceKind.WEIGHTS]
     if c.inp.registry_size == 0:  # an empty or misplaced registry: "independent" of nothing is no verdict
         return [_f("LIN-006", "No registry reference to compare the weights with",
