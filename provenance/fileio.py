@@ -23,9 +23,11 @@ import os
 import re
 import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from provenance.errors import FormatError, ProvenanceError, one_line, path_text
 
@@ -180,15 +182,12 @@ def check_output(path: str | Path, inputs: Inputs | None = None, *, make_parents
     return target
 
 
-def write_output(path: str | Path, data: bytes | str, inputs: Inputs | None = None, *,
-                 make_parents: bool = False) -> Path:
-    """Write ``data`` (text as UTF-8) to ``path`` after :func:`check_output`; returns the path written.
-
-    Through a temporary file created exclusively beside the target, then renamed over it (a link at
-    the target is replaced, not followed).
-    """
+@contextmanager
+def output_stream(path: str | Path, inputs: Inputs | None = None, *, make_parents: bool = False) -> Iterator[IO[bytes]]:
+    """A binary file to write ``path`` through, after :func:`check_output`: a temporary file created
+    exclusively beside the target, renamed over it when the block ends without an error (a link at the
+    target is replaced, not followed); removed, leaving the target untouched, when the block fails."""
     target = check_output(path, inputs, make_parents=make_parents)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:100]}.", suffix=".partial")
@@ -197,14 +196,21 @@ def write_output(path: str | Path, data: bytes | str, inputs: Inputs | None = No
     try:
         with os.fdopen(fd, "wb") as f:
             os.fchmod(f.fileno(), 0o666 & ~_umask())  # mkstemp makes 0600; reports are as shareable as `>`
-            f.write(payload)
+            yield f
         os.replace(tmp, target)
     except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(e, OSError):
             raise OutputError(f"cannot write: {e.strerror or e}", path_text(path)) from None
         raise
-    return target
+
+
+def write_output(path: str | Path, data: bytes | str, inputs: Inputs | None = None, *,
+                 make_parents: bool = False) -> Path:
+    """Write ``data`` (text as UTF-8) to ``path`` through :func:`output_stream`; returns the path written."""
+    with output_stream(path, inputs, make_parents=make_parents) as f:
+        f.write(data.encode("utf-8") if isinstance(data, str) else data)
+    return check_output(path, inputs)
 
 
 def _umask() -> int:

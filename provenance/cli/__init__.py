@@ -22,7 +22,7 @@ from rich.progress import TaskID
 
 from provenance import __version__
 from provenance.errors import ProvenanceError, is_native_panic, one_line
-from provenance.fileio import Inputs, check_output, write_output
+from provenance.fileio import Inputs, check_output, output_stream, write_output
 
 from . import scan as scan_cli
 from . import terminal
@@ -426,6 +426,7 @@ def scan(ctx: click.Context, roots: tuple[str, ...], manifest: str | None, outpu
     model could not be audited (its row says why)."""
 
     def body() -> int:
+        from provenance.fingerprint.registry import registry_inputs
         from provenance.scan.cache import ResultCache, default_dir
         from provenance.scan.discover import discover, read_manifest
         from provenance.scan.runner import ScanOptions
@@ -435,21 +436,27 @@ def scan(ctx: click.Context, roots: tuple[str, ...], manifest: str | None, outpu
         all_roots = [Path(r) for r in roots] + (read_manifest(manifest) if manifest else [])
         if not all_roots:
             raise ProvenanceError("name at least one ROOT or --manifest FILE")
+        # nothing the scan reads may be written: the roots, the manifest, the registry, the cache
+        cache = Path(cache_dir) if cache_dir else default_dir()
+        reads = Inputs(files=[Path(manifest)] if manifest else [], folders=[*all_roots, cache]) + registry_inputs(registry_dir)
+        for target in [output, *(path for path, _ in summaries)]:
+            if target:
+                check_output(target, reads)
         candidates = discover(all_roots)
         options = ScanOptions(registry_dir, behaviour, device, jobs, ray_address, ray_gpus)
         with ExitStack() as stack:
-            out: IO[str] = stack.enter_context(open(output, "w", encoding="utf-8")) if output else sys.stdout
+            sink: IO[bytes] = stack.enter_context(output_stream(output, reads)) if output else sys.stdout.buffer
 
             def emit(row: dict[str, Any]) -> None:
-                out.write(json.dumps(row, ensure_ascii=True, allow_nan=False, separators=(",", ":")) + "\n")
-                out.flush()
+                sink.write((json.dumps(row, ensure_ascii=True, allow_nan=False, separators=(",", ":")) + "\n").encode())
+                sink.flush()
 
             with scan_cli.ScanDisplay(ctx) as display:
-                run = run_scan(candidates, options, ResultCache(cache_dir or default_dir()), emit=emit, status=display)
+                run = run_scan(candidates, options, ResultCache(cache), emit=emit, status=display)
         relations, figure = registry_relations(run, fdr) if summaries else (None, None)
         summary = scan_body(run.rows, [r.as_posix() for r in all_roots], relations)
         for path, fmt in summaries:
-            scan_cli.write_summary(summary, path, fmt, figure)
+            scan_cli.write_summary(summary, path, fmt, figure, reads)
         click.echo(f"scanned {len(run.rows)} models: {run.audited} audited, {run.cached} from the cache, "
                    f"{run.errors} failed", err=True)
         return 2 if run.errors else _exit_code(all_findings(summary), fail_on)

@@ -4,6 +4,7 @@ The command itself is in :mod:`provenance.cli` with the others (this module impo
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 from typing import Any, Self
@@ -14,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from provenance.cli.terminal import safe
+from provenance.fileio import Inputs, write_output
 from provenance.report.model import Format
 
 #: summary file suffix -> format: every format that renders a scan, longest suffix first (.cdx.json before .json)
@@ -83,14 +85,16 @@ def render_scan_text(console: Console, body: dict[str, Any]) -> None:
         console.print(Text(f"family {i}: ") + safe(", ".join(f), 2000))
 
 
-def write_summary(body: dict[str, Any], path: str, fmt: str, figure: str | None) -> None:
-    """The scan summary in ``fmt`` to ``path`` (``figure``: the family graph for HTML)."""
+def write_summary(body: dict[str, Any], path: str, fmt: str, figure: str | None, reads: Inputs) -> None:
+    """The scan summary in ``fmt`` to ``path`` (``figure``: the family graph for HTML), through the one
+    writer (never over anything in ``reads``)."""
     from provenance.report import make_report
     from provenance.report.scan import render
 
     if fmt == "text":
-        with open(path, "w", encoding="utf-8") as f:
-            render_scan_text(Console(file=f, width=160, color_system=None), body)
+        buf = io.StringIO()
+        render_scan_text(Console(file=buf, width=160, color_system=None), body)
+        write_output(path, buf.getvalue(), reads)
         return
     report = make_report(body, command=["provenance", *sys.argv[1:]])
-    Path(path).write_text(render(report, fmt, figure), encoding="utf-8")
+    write_output(path, render(report, fmt, figure), reads)
