@@ -23,6 +23,7 @@ from typing import Any
 
 from provenance import REPOSITORY_URL
 from provenance.domain import EvidenceKind, Severity, Verdict
+from provenance.evidence.behaviour.score import NO_REFERENCE_RESULTS
 from provenance.evidence.integrity import (
     EVIDENCE_NAME,
     NOT_LINEAGE,
@@ -291,6 +292,8 @@ def _behaviour_not_compared(c: _Ctx) -> list[Finding]:
                f"Behaviour could not be compared with {_gap_list(gaps)}; whether the model imitates "
                f"{'them' if len(gaps) > 1 else 'it'} (a distilled student) is not checked.",
                tuple(f"behaviour.agreement[{g.reference}]" for g in gaps), c.anchor("config"),
+               "Rebuild those references' fingerprints with behaviour (provenance registry add without "
+               "--no-behaviour)." if all(g.reason == NO_REFERENCE_RESULTS for g in gaps) else
                "Audit the model in a form our engine can run, with its tokenizer, to measure behaviour.")]
 
 

@@ -10,6 +10,7 @@ from provenance.engine.model import Transformer
 from provenance.errors import UnsupportedError, without_path
 from provenance.evidence.behaviour.probes import ProbeResults, candidate_results, engine
 from provenance.evidence.behaviour.score import (
+    NO_REFERENCE_RESULTS,
     BehaviourResult,
     compare_behaviour,
     inconclusive,
@@ -32,7 +33,7 @@ def behaviour_against(
     model: Transformer | None = None  # built on first use, shared by every run
     for name, ref in references:
         if ref is None:
-            out.append(inconclusive(name, "text", "the reference fingerprint has no behavioural results"))
+            out.append(inconclusive(name, "text", NO_REFERENCE_RESULTS))
             continue
         key = (ref.canary_version, ref.mode, ref.prompts.tobytes())
         if key not in runs:

@@ -137,6 +137,10 @@ def _mean(x: np.ndarray) -> float | None:
     return float(x.mean()) if x.size else None
 
 
+#: why behaviour against a reference whose fingerprint was made without canary runs is inconclusive
+NO_REFERENCE_RESULTS = "the reference fingerprint has no behavioural results"
+
+
 def inconclusive(reference: str, mode: str, reason: str, n_pos: int = 0, n_shared: int = 0) -> BehaviourResult:
     return BehaviourResult(reference, Verdict.INCONCLUSIVE, None, None, None, None, None, None, n_pos, n_shared, mode, reason)
 
