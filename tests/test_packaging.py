@@ -30,7 +30,7 @@ def test_wheel_carries_the_shipped_registry(tmp_path: Path) -> None:
     members = set(zipfile.ZipFile(wheel).namelist())
     shipped = {f"provenance/data/fingerprints/{p.name}" for p in shipped_dir().iterdir() if p.suffix != ".py"}
     assert shipped and shipped <= members
-    assert "provenance/data/fingerprints/releases.json" in members and "provenance/data/canaries-v1.json" in members
+    assert "provenance/knowledge/releases.json" in members and "provenance/data/canaries-v1.json" in members
     # installed from the wheel (outside the checkout), the registry is the shipped one
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(wheel)],
