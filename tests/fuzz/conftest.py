@@ -35,3 +35,9 @@ def seed(root: Path, name: str, build) -> Path:
 @pytest.fixture(scope="session")
 def stories_hf_seed(seeds: Path) -> Path:
     return seed(seeds, "hf", corpus.stories_hf)
+
+
+@pytest.fixture(scope="session")
+def smol_tokenizer_seed(seeds: Path) -> Path:
+    """SmolLM2's real tokenizer as a folder (tokenizer.json + tokenizer_config.json), shared by the targets."""
+    return seed(seeds, "smol-tokenizer", corpus.smol_tokenizer_json)

@@ -21,11 +21,11 @@ from provenance.checkpoint.common import torch_load
 from provenance.tokenizer.chat import MAX_TEMPLATE_OUTPUT
 from provenance.tokenizer.files import load_tokenizer
 from provenance.tokenizer.vocab import Tokenizer
-from tests.fuzz.conftest import fresh, seed
+from tests.fuzz.conftest import fresh
 from tests.fuzz.harness import fuzz_settings, survives
 from tests.fuzz.mutators import BOUNDARY_INTS
 from tests.fuzz.test_fuzz_tokenizers import use
-from tests.hostile import corpus, costs
+from tests.hostile import costs
 
 pytestmark = pytest.mark.fuzz
 
@@ -90,11 +90,6 @@ SECTIONS = {  # tokenizer.json sections the library acts on at encode time
                                                     "lstrip": st.booleans(), "rstrip": st.booleans(),
                                                     "normalized": st.booleans(), "special": st.booleans()}), max_size=4),
 }  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def smol_tokenizer_seed(seeds: Path) -> Path:
-    return seed(seeds, "smol-tokenizer", corpus.smol_tokenizer_json)
 
 
 @fuzz_settings(20)

@@ -40,15 +40,10 @@ def use(tok: Tokenizer | None) -> None:
         tok.apply_chat_template(CHAT)
 
 
-@pytest.fixture(scope="module")
-def hf_tokenizer_seed(seeds: Path) -> Path:
-    return seed(seeds, "smol-tokenizer", corpus.smol_tokenizer_json)
-
-
 @fuzz_settings(150)
 @given(data=st.data())
-def test_tokenizer_json(data: st.DataObject, hf_tokenizer_seed: Path, tmp_path_factory) -> None:
-    folder = fresh(tmp_path_factory.getbasetemp() / "tok", hf_tokenizer_seed)
+def test_tokenizer_json(data: st.DataObject, smol_tokenizer_seed: Path, tmp_path_factory) -> None:
+    folder = fresh(tmp_path_factory.getbasetemp() / "tok", smol_tokenizer_seed)
     name = data.draw(st.sampled_from(["tokenizer.json", "tokenizer.json", "tokenizer_config.json"]), label="file")
     mutate_json_file(data, folder / name)
     survives(lambda: use(load_tokenizer(folder)))
@@ -113,9 +108,9 @@ def test_gguf_tokenizer_metadata(data: st.DataObject) -> None:
     survives(lambda: use(from_gguf_metadata(kv, "fuzz.gguf")))
 
 
-def test_corpus_tokenizers_are_usable(hf_tokenizer_seed: Path, llama2c_tokenizer_seed: bytes, tmp_path: Path) -> None:
+def test_corpus_tokenizers_are_usable(smol_tokenizer_seed: Path, llama2c_tokenizer_seed: bytes, tmp_path: Path) -> None:
     """Guard: the unmutated seeds load and run the whole of ``use``, so the fuzz targets start from working files."""
-    use(load_tokenizer(hf_tokenizer_seed))
+    use(load_tokenizer(smol_tokenizer_seed))
     (tmp_path / "tokenizer.bin").write_bytes(llama2c_tokenizer_seed)
     use(load_llama2c_tokenizer(tmp_path / "tokenizer.bin"))
     use(from_gguf_metadata(gguf_kv(), "seed.gguf"))
